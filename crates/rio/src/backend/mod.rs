@@ -1,0 +1,93 @@
+//! The engines that run [`RawOp`]s: io_uring, and a pool of threads making the same syscalls.
+//! The ring core calls them with its lock held (push, flush, drain, cancel) and never otherwise,
+//! so an engine needs no locking of its own for the submission side.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use crate::config::{Backend, Config};
+use crate::op::{Ordering, RawOp};
+
+mod probe;
+pub(crate) mod threads;
+pub(crate) mod uring;
+
+pub use probe::IoUringUnavailable;
+
+pub(crate) enum Engine {
+    Uring(uring::UringEngine),
+    Threads(threads::ThreadsEngine),
+}
+
+impl Engine {
+    /// Starts the engine the config asks for; `Auto` falls back to threads when io_uring is refused.
+    pub fn start(config: &Config, eventfd: RawFd) -> io::Result<Engine> {
+        match config.backend {
+            Backend::Threads => Ok(Engine::Threads(threads::ThreadsEngine::start(config, eventfd))),
+            Backend::IoUring => Ok(Engine::Uring(uring::UringEngine::start(config, eventfd)?)),
+            Backend::Auto => match uring::UringEngine::start(config, eventfd) {
+                Ok(engine) => Ok(Engine::Uring(engine)),
+                Err(error) if probe::is_refusal(&error) => {
+                    Ok(Engine::Threads(threads::ThreadsEngine::start(config, eventfd)))
+                }
+                Err(error) => Err(error),
+            },
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Engine::Uring(_) => Backend::IoUring,
+            Engine::Threads(_) => Backend::Threads,
+        }
+    }
+
+    /// Queues one op. It reaches the kernel (or the pool) at the next `flush`.
+    pub fn push(&self, op: &RawOp, user_data: u64, ordering: Ordering) -> io::Result<()> {
+        match self {
+            Engine::Uring(engine) => engine.push(op, user_data, ordering),
+            Engine::Threads(engine) => {
+                engine.push(*op, user_data, ordering);
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands every queued op over in one go (one `io_uring_enter`). An unterminated link chain
+    /// ends here, as it does in the kernel.
+    pub fn flush(&self) -> io::Result<()> {
+        match self {
+            Engine::Uring(engine) => engine.flush(),
+            Engine::Threads(engine) => {
+                engine.flush();
+                Ok(())
+            }
+        }
+    }
+
+    /// Calls `complete(user_data, result)` for every completion that has arrived.
+    pub fn drain(&self, complete: &mut dyn FnMut(u64, i32)) {
+        match self {
+            Engine::Uring(engine) => engine.drain(complete),
+            Engine::Threads(engine) => engine.drain(complete),
+        }
+    }
+
+    /// Asks every op in flight to stop (used when the ring closes).
+    pub fn cancel_all(&self) -> io::Result<()> {
+        match self {
+            Engine::Uring(engine) => engine.cancel_all(),
+            Engine::Threads(engine) => {
+                engine.cancel_all();
+                Ok(())
+            }
+        }
+    }
+
+    pub fn uring(&self) -> Option<&uring::UringEngine> {
+        match self {
+            Engine::Uring(engine) => Some(engine),
+            Engine::Threads(_) => None,
+        }
+    }
+}

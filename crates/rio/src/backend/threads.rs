@@ -1,0 +1,484 @@
+//! The threads engine: the same operations as blocking syscalls on a pool of threads, for where
+//! io_uring is refused. It keeps io_uring's semantics: a link chain runs in order on one thread
+//! and a failed `Link` cancels the rest with ECANCELED (a `HardLink` does not); a `Drain` op waits
+//! for everything before it and holds back everything after it; an op can be cancelled while it
+//! is queued or while it waits for a socket, a pipe or a timer. Completions go to a list and the
+//! ring's eventfd, exactly where io_uring would post them.
+//!
+//! Pool threads are started as work arrives, up to `max_threads`, and stop when the ring drops.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use crate::config::Config;
+use crate::op::{Ordering, RawOp, CURRENT_POSITION};
+
+pub(crate) struct ThreadsEngine {
+    pool: Arc<Pool>,
+    /// Ops pushed since the last flush, as chains (the last one may still be open).
+    unflushed: Mutex<Vec<Chain>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    max_threads: usize,
+}
+
+struct Pool {
+    work: Mutex<Work>,
+    work_changed: Condvar,
+    done: Mutex<Vec<(u64, i32)>>,
+    eventfd: RawFd,
+}
+
+#[derive(Default)]
+struct Work {
+    queue: VecDeque<Chain>,
+    running: usize,
+    idle: usize,
+    drain_running: bool,
+    shutdown: bool,
+    /// Every op that has not completed, for cancellation.
+    cancel_tokens: HashMap<u64, Arc<CancelToken>>,
+}
+
+#[derive(Default)]
+struct Chain {
+    ops: Vec<ChainOp>,
+    drain: bool,
+    open: bool,
+}
+
+struct ChainOp {
+    op: RawOp,
+    user_data: u64,
+    ordering: Ordering,
+    token: Arc<CancelToken>,
+}
+
+/// Where an op is, as cancellation sees it.
+#[derive(Default)]
+struct CancelToken {
+    state: Mutex<TokenState>,
+}
+
+#[derive(Default)]
+struct TokenState {
+    cancelled: bool,
+    phase: Phase,
+    /// The eventfd that interrupts the pool thread's wait while the op is `Waiting`.
+    wake: Option<RawFd>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Queued,
+    /// Blocked in poll(2) on a socket, pipe or timer: cancellation wakes it.
+    Waiting,
+    /// Inside a syscall that cannot be interrupted.
+    Running,
+}
+
+impl ThreadsEngine {
+    pub fn start(config: &Config, eventfd: RawFd) -> ThreadsEngine {
+        ThreadsEngine {
+            pool: Arc::new(Pool {
+                work: Mutex::new(Work::default()),
+                work_changed: Condvar::new(),
+                done: Mutex::new(Vec::new()),
+                eventfd,
+            }),
+            unflushed: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+            max_threads: config.max_threads,
+        }
+    }
+
+    pub fn push(&self, op: RawOp, user_data: u64, ordering: Ordering) {
+        let token = Arc::new(CancelToken::default());
+        self.pool.work.lock().unwrap().cancel_tokens.insert(user_data, token.clone());
+        let mut unflushed = self.unflushed.lock().unwrap();
+        if !unflushed.last().is_some_and(|chain| chain.open) {
+            unflushed.push(Chain::default());
+        }
+        let chain = unflushed.last_mut().expect("a chain was just pushed");
+        chain.drain |= ordering == Ordering::Drain;
+        chain.open = ordering.links();
+        chain.ops.push(ChainOp { op, user_data, ordering, token });
+    }
+
+    pub fn flush(&self) {
+        let chains = std::mem::take(&mut *self.unflushed.lock().unwrap());
+        if chains.is_empty() {
+            return;
+        }
+        let mut work = self.pool.work.lock().unwrap();
+        work.queue.extend(chains);
+        let wanted = work.queue.len().saturating_sub(work.idle);
+        drop(work);
+        self.pool.work_changed.notify_all();
+        let mut threads = self.threads.lock().unwrap();
+        for _ in 0..wanted.min(self.max_threads - threads.len().min(self.max_threads)) {
+            let pool = self.pool.clone();
+            let spawned = std::thread::Builder::new().name("rio-threads".into()).spawn(move || pool.serve());
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                // Out of threads: the ones already running work through the queue.
+                Err(_) if !threads.is_empty() => break,
+                Err(error) => panic!("rio: cannot start a pool thread: {error}"),
+            }
+        }
+    }
+
+    pub fn drain(&self, complete: &mut dyn FnMut(u64, i32)) {
+        let done = std::mem::take(&mut *self.pool.done.lock().unwrap());
+        for (user_data, result) in done {
+            complete(user_data, result);
+        }
+    }
+
+    pub fn cancel_all(&self) {
+        let tokens: Vec<Arc<CancelToken>> = self.pool.work.lock().unwrap().cancel_tokens.values().cloned().collect();
+        for token in tokens {
+            token.cancel();
+        }
+    }
+
+    /// Runs a cancel op: 0 when the target will complete with ECANCELED, -EALREADY when it is inside
+    /// a syscall that cannot be interrupted, -ENOENT when there is no such op.
+    fn cancel(pool: &Pool, target: u64) -> i32 {
+        let token = pool.work.lock().unwrap().cancel_tokens.get(&target).cloned();
+        match token {
+            Some(token) => token.cancel(),
+            None => -libc::ENOENT,
+        }
+    }
+}
+
+impl Drop for ThreadsEngine {
+    fn drop(&mut self) {
+        self.pool.work.lock().unwrap().shutdown = true;
+        self.pool.work_changed.notify_all();
+        for handle in self.threads.get_mut().unwrap().drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl CancelToken {
+    fn cancel(&self) -> i32 {
+        let mut state = self.state.lock().unwrap();
+        match state.phase {
+            Phase::Running => -libc::EALREADY,
+            Phase::Queued => {
+                state.cancelled = true;
+                0
+            }
+            Phase::Waiting => {
+                state.cancelled = true;
+                if let Some(wake) = state.wake {
+                    signal(wake);
+                }
+                0
+            }
+        }
+    }
+
+    /// Moves the op out of the queue; false if it was cancelled there.
+    fn start(&self, phase: Phase, wake: RawFd) -> bool {
+        let mut state = self.state.lock().unwrap();
+        if state.cancelled {
+            return false;
+        }
+        state.phase = phase;
+        state.wake = Some(wake);
+        true
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.state.lock().unwrap().cancelled
+    }
+}
+
+impl Pool {
+    fn serve(self: Arc<Pool>) {
+        // SAFETY: eventfd(2) with valid flags returns a new descriptor or -1, checked below.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        assert!(raw >= 0, "rio: cannot create a pool thread's eventfd: {}", std::io::Error::last_os_error());
+        // SAFETY: `raw` was just returned by eventfd(2) and nothing else owns it.
+        let wake = unsafe { OwnedFd::from_raw_fd(raw) };
+        while let Some(chain) = self.next_chain() {
+            let drain = chain.drain;
+            self.run_chain(chain, wake.as_raw_fd());
+            let mut work = self.work.lock().unwrap();
+            work.running -= 1;
+            if drain {
+                work.drain_running = false;
+            }
+            drop(work);
+            self.work_changed.notify_all();
+        }
+    }
+
+    fn next_chain(&self) -> Option<Chain> {
+        let mut work = self.work.lock().unwrap();
+        loop {
+            let runnable = match work.queue.front() {
+                Some(front) if !work.drain_running => !front.drain || work.running == 0,
+                _ => false,
+            };
+            if runnable {
+                let chain = work.queue.pop_front().expect("front exists");
+                work.running += 1;
+                work.drain_running = chain.drain;
+                return Some(chain);
+            }
+            if work.shutdown && work.queue.is_empty() {
+                return None;
+            }
+            work.idle += 1;
+            work = self.work_changed.wait(work).unwrap();
+            work.idle -= 1;
+        }
+    }
+
+    fn run_chain(&self, chain: Chain, wake: RawFd) {
+        let mut broken = false;
+        for ChainOp { op, user_data, ordering, token } in chain.ops {
+            let result = if broken {
+                -libc::ECANCELED
+            } else {
+                let phase = if waits_for_readiness(&op) { Phase::Waiting } else { Phase::Running };
+                if token.start(phase, wake) {
+                    self.execute(&op, &token, wake)
+                } else {
+                    -libc::ECANCELED
+                }
+            };
+            if ordering == Ordering::Link && op.breaks_chain(result) {
+                broken = true;
+            }
+            self.work.lock().unwrap().cancel_tokens.remove(&user_data);
+            self.done.lock().unwrap().push((user_data, result));
+            signal(self.eventfd);
+        }
+    }
+
+    /// Makes the syscall `op` stands for and returns what the kernel would put in the CQE.
+    fn execute(&self, op: &RawOp, token: &CancelToken, wake: RawFd) -> i32 {
+        use libc::{POLLIN, POLLOUT};
+        // SAFETY (for every syscall below): the pointers in `op` are valid for the lengths given
+        // until this op's completion is reaped (the RawOp contract), which happens only after this
+        // function returns and the result is posted.
+        unsafe {
+            match *op {
+                RawOp::Nop => 0,
+                RawOp::Read { fd, buf, len, offset, .. } => {
+                    if offset == CURRENT_POSITION {
+                        retry_when_ready(fd.raw, POLLIN, token, wake, || libc::read(fd.raw, buf.cast(), len as usize) as i32)
+                    } else {
+                        cvt(libc::pread(fd.raw, buf.cast(), len as usize, offset as i64) as i32)
+                    }
+                }
+                RawOp::Write { fd, buf, len, offset, .. } => {
+                    if offset == CURRENT_POSITION {
+                        retry_when_ready(fd.raw, POLLOUT, token, wake, || libc::write(fd.raw, buf.cast(), len as usize) as i32)
+                    } else {
+                        cvt(libc::pwrite(fd.raw, buf.cast(), len as usize, offset as i64) as i32)
+                    }
+                }
+                RawOp::Readv { fd, iov, iov_count, offset } => {
+                    if offset == CURRENT_POSITION {
+                        retry_when_ready(fd.raw, POLLIN, token, wake, || libc::readv(fd.raw, iov, iov_count as i32) as i32)
+                    } else {
+                        cvt(libc::preadv(fd.raw, iov, iov_count as i32, offset as i64) as i32)
+                    }
+                }
+                RawOp::Writev { fd, iov, iov_count, offset } => {
+                    if offset == CURRENT_POSITION {
+                        retry_when_ready(fd.raw, POLLOUT, token, wake, || libc::writev(fd.raw, iov, iov_count as i32) as i32)
+                    } else {
+                        cvt(libc::pwritev(fd.raw, iov, iov_count as i32, offset as i64) as i32)
+                    }
+                }
+                RawOp::Fsync { fd, datasync: false } => cvt(libc::fsync(fd.raw)),
+                RawOp::Fsync { fd, datasync: true } => cvt(libc::fdatasync(fd.raw)),
+                RawOp::SyncFileRange { fd, offset, len, flags } => {
+                    cvt(libc::sync_file_range(fd.raw, offset as i64, i64::from(len), flags))
+                }
+                RawOp::Fallocate { fd, mode, offset, len } => cvt(libc::fallocate(fd.raw, mode, offset as i64, len as i64)),
+                RawOp::OpenAt { dir, path, flags, mode } => cvt(libc::openat(dir, path, flags | libc::O_CLOEXEC, mode)),
+                RawOp::Close { fd } => cvt(libc::close(fd)),
+                RawOp::Statx { dir, path, flags, mask, out } => cvt(libc::statx(dir, path, flags, mask, out)),
+                RawOp::UnlinkAt { dir, path, flags } => cvt(libc::unlinkat(dir, path, flags)),
+                RawOp::RenameAt { old_dir, old_path, new_dir, new_path, flags } => {
+                    cvt(libc::renameat2(old_dir, old_path, new_dir, new_path, flags))
+                }
+                RawOp::MkdirAt { dir, path, mode } => cvt(libc::mkdirat(dir, path, mode)),
+                RawOp::Accept { fd, addr, addr_len, flags } => {
+                    retry_when_ready(fd.raw, POLLIN, token, wake, || libc::accept4(fd.raw, addr, addr_len, flags | libc::SOCK_NONBLOCK) )
+                        .and_then_blocking(fd.raw)
+                }
+                RawOp::Connect { fd, addr, addr_len } => connect(fd.raw, addr, addr_len, token, wake),
+                RawOp::Send { fd, buf, len, flags } => retry_when_ready(fd.raw, POLLOUT, token, wake, || {
+                    libc::send(fd.raw, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as i32
+                }),
+                RawOp::Recv { fd, buf, len, flags } => retry_when_ready(fd.raw, POLLIN, token, wake, || {
+                    libc::recv(fd.raw, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT) as i32
+                }),
+                RawOp::SendMsg { fd, msg, flags } => retry_when_ready(fd.raw, POLLOUT, token, wake, || {
+                    libc::sendmsg(fd.raw, msg, flags as i32 | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as i32
+                }),
+                RawOp::RecvMsg { fd, msg, flags } => retry_when_ready(fd.raw, POLLIN, token, wake, || {
+                    libc::recvmsg(fd.raw, msg, flags as i32 | libc::MSG_DONTWAIT) as i32
+                }),
+                RawOp::Shutdown { fd, how } => cvt(libc::shutdown(fd.raw, how)),
+                RawOp::Timeout { nanos, .. } => timeout(nanos, token, wake),
+                RawOp::Cancel { target } => ThreadsEngine::cancel(self, target),
+            }
+        }
+    }
+}
+
+trait AcceptedFd {
+    fn and_then_blocking(self, listener: RawFd) -> i32;
+}
+
+impl AcceptedFd for i32 {
+    /// accept4 ran with SOCK_NONBLOCK so a lost race for a connection cannot block the thread; give
+    /// the new socket the blocking mode io_uring's accept would have given it (the listener's).
+    fn and_then_blocking(self, listener: RawFd) -> i32 {
+        if self < 0 {
+            return self;
+        }
+        // SAFETY: fcntl on descriptors this op owns (the listener is borrowed, `self` is new).
+        unsafe {
+            let listener_flags = libc::fcntl(listener, libc::F_GETFL);
+            if listener_flags >= 0 && listener_flags & libc::O_NONBLOCK == 0 {
+                let flags = libc::fcntl(self, libc::F_GETFL);
+                libc::fcntl(self, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        self
+    }
+}
+
+/// Which ops wait on readiness first (and so can be cancelled while they wait).
+fn waits_for_readiness(op: &RawOp) -> bool {
+    match *op {
+        RawOp::Read { offset, .. } | RawOp::Write { offset, .. } => offset == CURRENT_POSITION,
+        RawOp::Readv { offset, .. } | RawOp::Writev { offset, .. } => offset == CURRENT_POSITION,
+        RawOp::Accept { .. }
+        | RawOp::Connect { .. }
+        | RawOp::Send { .. }
+        | RawOp::Recv { .. }
+        | RawOp::SendMsg { .. }
+        | RawOp::RecvMsg { .. }
+        | RawOp::Timeout { .. } => true,
+        _ => false,
+    }
+}
+
+/// -errno for a failed libc call, the value otherwise.
+fn cvt(result: i32) -> i32 {
+    if result < 0 {
+        -errno()
+    } else {
+        result
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn signal(eventfd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64 to an eventfd; a full counter (EAGAIN) still leaves it
+    // readable, which is all a signal needs.
+    unsafe { libc::write(eventfd, (&one as *const u64).cast(), 8) };
+}
+
+/// Waits until `fd` has `events` or the op is cancelled; `Err` carries the op's result.
+fn wait_ready(fd: RawFd, events: i16, token: &CancelToken, wake: RawFd, timeout_ms: i32) -> Result<bool, i32> {
+    let mut fds = [
+        libc::pollfd { fd, events, revents: 0 },
+        libc::pollfd { fd: wake, events: libc::POLLIN, revents: 0 },
+    ];
+    loop {
+        if token.is_cancelled() {
+            return Err(-libc::ECANCELED);
+        }
+        let watched = if fd < 0 { &mut fds[1..] } else { &mut fds[..] };
+        // SAFETY: `watched` is a live array of pollfds of the length given.
+        let ready = unsafe { libc::poll(watched.as_mut_ptr(), watched.len() as _, timeout_ms) };
+        if ready < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if ready < 0 {
+            return Err(-errno());
+        }
+        if token.is_cancelled() {
+            return Err(-libc::ECANCELED);
+        }
+        // Drain the wake eventfd so a stale signal does not spin the next wait.
+        let mut counter = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from a non-blocking eventfd.
+        unsafe { libc::read(wake, (&mut counter as *mut u64).cast(), 8) };
+        return Ok(ready > 0);
+    }
+}
+
+fn retry_when_ready(fd: RawFd, events: i16, token: &CancelToken, wake: RawFd, mut call: impl FnMut() -> i32) -> i32 {
+    loop {
+        if let Err(result) = wait_ready(fd, events, token, wake, -1) {
+            return result;
+        }
+        let result = call();
+        if result >= 0 {
+            return result;
+        }
+        match errno() {
+            libc::EAGAIN | libc::EINTR => continue,
+            error => return -error,
+        }
+    }
+}
+
+fn connect(fd: RawFd, addr: *const libc::sockaddr, addr_len: libc::socklen_t, token: &CancelToken, wake: RawFd) -> i32 {
+    // SAFETY: `addr` is valid for `addr_len` bytes (RawOp contract).
+    let started = unsafe { libc::connect(fd, addr, addr_len) };
+    if started == 0 {
+        return 0;
+    }
+    match errno() {
+        libc::EINPROGRESS | libc::EAGAIN | libc::EINTR => {}
+        error => return -error,
+    }
+    if let Err(result) = wait_ready(fd, libc::POLLOUT, token, wake, -1) {
+        return result;
+    }
+    let mut error: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: SO_ERROR writes one int into `error`, whose size is in `len`.
+    let got = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&mut error as *mut i32).cast(), &mut len) };
+    if got < 0 {
+        -errno()
+    } else {
+        -error
+    }
+}
+
+fn timeout(nanos: u64, token: &CancelToken, wake: RawFd) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_nanos(nanos);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return -libc::ETIME;
+        }
+        let left_ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        if let Err(result) = wait_ready(-1, 0, token, wake, left_ms) {
+            return result;
+        }
+    }
+}

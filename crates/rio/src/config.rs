@@ -1,0 +1,127 @@
+//! Ring configuration and its validation. Owns nothing at run time: `start()` hands a checked
+//! config to `Rio::start`. A bad value is an `InvalidInput` error that names the field, never a panic.
+
+use std::io;
+
+use crate::ring::Rio;
+
+/// Which engine runs the operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// io_uring when the kernel allows it (probed with `io_uring_setup` and the opcodes rio needs),
+    /// `Threads` otherwise.
+    #[default]
+    Auto,
+    /// io_uring or an error that says why the kernel refused it and what to change.
+    IoUring,
+    /// Blocking syscalls on a small pool of threads, with the same semantics (link chains,
+    /// drain, cancellation) as io_uring.
+    Threads,
+}
+
+impl Backend {
+    /// The name the binding shows: `"auto"`, `"io_uring"` or `"threads"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::IoUring => "io_uring",
+            Backend::Threads => "threads",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = io::Error;
+    fn from_str(name: &str) -> io::Result<Backend> {
+        match name {
+            "auto" => Ok(Backend::Auto),
+            "io_uring" => Ok(Backend::IoUring),
+            "threads" => Ok(Backend::Threads),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unknown backend {other:?}: expected \"auto\", \"io_uring\" or \"threads\""),
+            )),
+        }
+    }
+}
+
+/// Who turns kernel completions into settled [`Completion`](crate::Completion)s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Reaper {
+    /// A background thread blocks on the ring's eventfd and reaps in batches (standalone Rust use).
+    #[default]
+    Thread,
+    /// Nobody reaps on their own: an external poller watches [`Rio::eventfd`] and calls
+    /// [`Rio::reap`] (the Node binding does this from the libuv loop). Blocking waits still work:
+    /// they reap for themselves.
+    External,
+}
+
+/// The most entries a ring may ask for (the kernel's own limit for the submission queue).
+pub const MAX_DEPTH: u32 = 32768;
+
+/// How a ring is built. Start with `Config::default()` and change what you need:
+///
+/// ```no_run
+/// let ring = rio::Config { depth: 64, ..Default::default() }.start()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Submission queue entries (1 to 32768). The completion queue holds twice as many, and that is
+    /// the most operations in flight at once: more make the submitter wait.
+    pub depth: u32,
+    /// Let a kernel thread poll the submission queue (IORING_SETUP_SQPOLL). Measure first: on a
+    /// 2-core machine the polling thread competes with the application for a core.
+    pub sq_poll: bool,
+    /// How long the SQPOLL thread spins before it sleeps, in milliseconds.
+    pub sq_poll_idle_ms: u32,
+    /// Busy-poll for completions (IORING_SETUP_IOPOLL). Only for files opened with `O_DIRECT` on
+    /// devices that support polling; other operations fail with EINVAL.
+    pub io_poll: bool,
+    /// Which engine runs the operations.
+    pub backend: Backend,
+    /// Who reaps completions.
+    pub reaper: Reaper,
+    /// The most threads the `threads` backend starts (they are started as work arrives).
+    pub max_threads: usize,
+    /// Print submit-to-complete latency histograms per operation kind to stderr when the ring drops.
+    pub print_profile_on_drop: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            depth: 256,
+            sq_poll: false,
+            sq_poll_idle_ms: 10,
+            io_poll: false,
+            backend: Backend::Auto,
+            reaper: Reaper::Thread,
+            max_threads: 64,
+            print_profile_on_drop: false,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the config and starts the ring.
+    pub fn start(self) -> io::Result<Rio> {
+        self.validate()?;
+        Rio::start(self)
+    }
+
+    pub(crate) fn validate(&self) -> io::Result<()> {
+        let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        if self.depth == 0 || self.depth > MAX_DEPTH {
+            return invalid(format!("depth must be between 1 and {MAX_DEPTH}, got {}", self.depth));
+        }
+        if self.max_threads == 0 {
+            return invalid("max_threads must be at least 1".into());
+        }
+        if (self.sq_poll || self.io_poll) && self.backend == Backend::Threads {
+            return invalid("sq_poll and io_poll need the io_uring backend, not threads".into());
+        }
+        Ok(())
+    }
+}

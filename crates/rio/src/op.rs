@@ -1,0 +1,234 @@
+//! Every operation rio can run, declared once as a [`RawOp`]: the syscall it stands for, its
+//! arguments, and raw pointers to the memory it reads or writes. Both backends execute a `RawOp`:
+//! `backend::uring` turns it into an SQE, `backend::threads` into the blocking syscall.
+//!
+//! A `RawOp` never owns memory. Whoever submits one guarantees that every pointer in it stays
+//! valid until its completion is reaped: the safe API (`ops.rs`) does this by keeping the memory
+//! in the `Completion` or the scope, the Node binding by keeping it in its own in-flight table.
+
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+/// The offset that means "the file's current position" (like `read(2)` rather than `pread(2)`),
+/// for pipes, sockets and character devices.
+pub const CURRENT_POSITION: u64 = u64::MAX;
+
+/// How an operation is ordered against the ones submitted after it (or before it, for `Drain`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Ordering {
+    /// No ordering: the kernel may run it in parallel with anything.
+    #[default]
+    None,
+    /// IOSQE_IO_LINK: the next operation submitted starts only after this one succeeds. If this one
+    /// fails (a short read or write counts as failure), the rest of the chain completes with
+    /// ECANCELED.
+    Link,
+    /// IOSQE_IO_HARDLINK: like `Link`, but the chain goes on when this one fails.
+    HardLink,
+    /// IOSQE_IO_DRAIN: starts only after every operation submitted before it has completed, and
+    /// holds back every operation submitted after it until it completes.
+    Drain,
+}
+
+impl Ordering {
+    /// Whether this op links to the next one submitted.
+    pub fn links(self) -> bool {
+        matches!(self, Ordering::Link | Ordering::HardLink)
+    }
+}
+
+/// A file descriptor as an operation names it: a plain fd, or a slot in the ring's registered
+/// file table (with the plain fd kept for the `threads` backend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoFd {
+    /// The descriptor number in this process.
+    pub raw: RawFd,
+    /// The index in the ring's registered file table, if the file is registered.
+    pub fixed: Option<u32>,
+}
+
+impl IoFd {
+    /// A plain descriptor.
+    pub fn raw(raw: RawFd) -> IoFd {
+        IoFd { raw, fixed: None }
+    }
+}
+
+/// Anything an operation can target: every `AsFd` (files, sockets, `OwnedFd`), and
+/// [`FixedFile`](crate::FixedFile)s registered with the ring.
+pub trait AsIoFd {
+    /// The descriptor to put in the operation.
+    fn as_io_fd(&self) -> IoFd;
+}
+
+impl<T: AsFd> AsIoFd for T {
+    fn as_io_fd(&self) -> IoFd {
+        IoFd::raw(self.as_fd().as_raw_fd())
+    }
+}
+
+/// What one operation does. Each variant names the syscall it matches and the kernel whose
+/// io_uring first supports it. Pointers must stay valid until the completion is reaped.
+#[derive(Clone, Copy, Debug)]
+pub enum RawOp {
+    /// IORING_OP_NOP (5.1): does nothing, completes with 0.
+    Nop,
+    /// `pread(2)` (IORING_OP_READ, 5.6; IORING_OP_READ_FIXED, 5.1, with a registered buffer).
+    Read { fd: IoFd, buf: *mut u8, len: u32, offset: u64, buf_index: Option<u16> },
+    /// `pwrite(2)` (IORING_OP_WRITE, 5.6; IORING_OP_WRITE_FIXED, 5.1).
+    Write { fd: IoFd, buf: *const u8, len: u32, offset: u64, buf_index: Option<u16> },
+    /// `preadv(2)` (IORING_OP_READV, 5.1).
+    Readv { fd: IoFd, iov: *const libc::iovec, iov_count: u32, offset: u64 },
+    /// `pwritev(2)` (IORING_OP_WRITEV, 5.1).
+    Writev { fd: IoFd, iov: *const libc::iovec, iov_count: u32, offset: u64 },
+    /// `fsync(2)`, or `fdatasync(2)` with `datasync` (IORING_OP_FSYNC with IORING_FSYNC_DATASYNC
+    /// in the fsync flags, 5.1).
+    Fsync { fd: IoFd, datasync: bool },
+    /// `sync_file_range(2)` (IORING_OP_SYNC_FILE_RANGE, 5.2), `flags` in the op's own field.
+    SyncFileRange { fd: IoFd, offset: u64, len: u32, flags: u32 },
+    /// `fallocate(2)` (IORING_OP_FALLOCATE, 5.6).
+    Fallocate { fd: IoFd, mode: i32, offset: u64, len: u64 },
+    /// `openat(2)` (IORING_OP_OPENAT, 5.6): completes with the new fd.
+    OpenAt { dir: RawFd, path: *const libc::c_char, flags: i32, mode: u32 },
+    /// `close(2)` (IORING_OP_CLOSE, 5.6).
+    Close { fd: RawFd },
+    /// `statx(2)` (IORING_OP_STATX, 5.6).
+    Statx { dir: RawFd, path: *const libc::c_char, flags: i32, mask: u32, out: *mut libc::statx },
+    /// `unlinkat(2)` (IORING_OP_UNLINKAT, 5.11).
+    UnlinkAt { dir: RawFd, path: *const libc::c_char, flags: i32 },
+    /// `renameat2(2)` (IORING_OP_RENAMEAT, 5.11).
+    RenameAt {
+        old_dir: RawFd,
+        old_path: *const libc::c_char,
+        new_dir: RawFd,
+        new_path: *const libc::c_char,
+        flags: u32,
+    },
+    /// `mkdirat(2)` (IORING_OP_MKDIRAT, 5.15).
+    MkdirAt { dir: RawFd, path: *const libc::c_char, mode: u32 },
+    /// `accept4(2)` (IORING_OP_ACCEPT, 5.5): completes with the new fd.
+    Accept { fd: IoFd, addr: *mut libc::sockaddr, addr_len: *mut libc::socklen_t, flags: i32 },
+    /// `connect(2)` (IORING_OP_CONNECT, 5.5).
+    Connect { fd: IoFd, addr: *const libc::sockaddr, addr_len: libc::socklen_t },
+    /// `send(2)` (IORING_OP_SEND, 5.6).
+    Send { fd: IoFd, buf: *const u8, len: u32, flags: i32 },
+    /// `recv(2)` (IORING_OP_RECV, 5.6).
+    Recv { fd: IoFd, buf: *mut u8, len: u32, flags: i32 },
+    /// `sendmsg(2)` (IORING_OP_SENDMSG, 5.3).
+    SendMsg { fd: IoFd, msg: *const libc::msghdr, flags: u32 },
+    /// `recvmsg(2)` (IORING_OP_RECVMSG, 5.3).
+    RecvMsg { fd: IoFd, msg: *mut libc::msghdr, flags: u32 },
+    /// `shutdown(2)` (IORING_OP_SHUTDOWN, 5.11).
+    Shutdown { fd: IoFd, how: i32 },
+    /// A timer (IORING_OP_TIMEOUT, 5.4): completes with -ETIME when `duration` has passed.
+    Timeout { duration: *const io_uring::types::Timespec, nanos: u64 },
+    /// IORING_OP_ASYNC_CANCEL (5.5): cancels the op whose user data is `target`. Completes with 0
+    /// (cancelled), -ENOENT (not found) or -EALREADY (running, cannot be stopped).
+    Cancel { target: u64 },
+}
+
+// SAFETY: a RawOp is plain data; the memory its pointers name is kept alive and unaliased by
+// whoever submitted it until the completion is reaped (see the module docs), so handing the
+// description to a pool thread that performs the syscall is no different from handing it to the
+// kernel.
+unsafe impl Send for RawOp {}
+
+/// The kinds of operation, for statistics and the latency profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum OpKind {
+    Nop,
+    Read,
+    Write,
+    Readv,
+    Writev,
+    Fsync,
+    SyncFileRange,
+    Fallocate,
+    OpenAt,
+    Close,
+    Statx,
+    UnlinkAt,
+    RenameAt,
+    MkdirAt,
+    Accept,
+    Connect,
+    Send,
+    Recv,
+    SendMsg,
+    RecvMsg,
+    Shutdown,
+    Timeout,
+    Cancel,
+}
+
+impl OpKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [OpKind; 23] = [
+        OpKind::Nop,
+        OpKind::Read,
+        OpKind::Write,
+        OpKind::Readv,
+        OpKind::Writev,
+        OpKind::Fsync,
+        OpKind::SyncFileRange,
+        OpKind::Fallocate,
+        OpKind::OpenAt,
+        OpKind::Close,
+        OpKind::Statx,
+        OpKind::UnlinkAt,
+        OpKind::RenameAt,
+        OpKind::MkdirAt,
+        OpKind::Accept,
+        OpKind::Connect,
+        OpKind::Send,
+        OpKind::Recv,
+        OpKind::SendMsg,
+        OpKind::RecvMsg,
+        OpKind::Shutdown,
+        OpKind::Timeout,
+        OpKind::Cancel,
+    ];
+}
+
+impl RawOp {
+    /// Which kind of operation this is.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            RawOp::Nop => OpKind::Nop,
+            RawOp::Read { .. } => OpKind::Read,
+            RawOp::Write { .. } => OpKind::Write,
+            RawOp::Readv { .. } => OpKind::Readv,
+            RawOp::Writev { .. } => OpKind::Writev,
+            RawOp::Fsync { .. } => OpKind::Fsync,
+            RawOp::SyncFileRange { .. } => OpKind::SyncFileRange,
+            RawOp::Fallocate { .. } => OpKind::Fallocate,
+            RawOp::OpenAt { .. } => OpKind::OpenAt,
+            RawOp::Close { .. } => OpKind::Close,
+            RawOp::Statx { .. } => OpKind::Statx,
+            RawOp::UnlinkAt { .. } => OpKind::UnlinkAt,
+            RawOp::RenameAt { .. } => OpKind::RenameAt,
+            RawOp::MkdirAt { .. } => OpKind::MkdirAt,
+            RawOp::Accept { .. } => OpKind::Accept,
+            RawOp::Connect { .. } => OpKind::Connect,
+            RawOp::Send { .. } => OpKind::Send,
+            RawOp::Recv { .. } => OpKind::Recv,
+            RawOp::SendMsg { .. } => OpKind::SendMsg,
+            RawOp::RecvMsg { .. } => OpKind::RecvMsg,
+            RawOp::Shutdown { .. } => OpKind::Shutdown,
+            RawOp::Timeout { .. } => OpKind::Timeout,
+            RawOp::Cancel { .. } => OpKind::Cancel,
+        }
+    }
+
+    /// Whether a result short of the requested length breaks a `Link` chain (as the kernel does
+    /// for reads and writes), given the op's result.
+    pub(crate) fn breaks_chain(&self, result: i32) -> bool {
+        if result < 0 {
+            return true;
+        }
+        match *self {
+            RawOp::Read { len, .. } | RawOp::Write { len, .. } => (result as u32) < len,
+            _ => false,
+        }
+    }
+}
