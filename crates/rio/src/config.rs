@@ -85,7 +85,9 @@ pub struct Config {
     pub reaper: Reaper,
     /// The most threads the `threads` backend starts (they are started as work arrives).
     pub max_threads: usize,
-    /// Print submit-to-complete latency histograms per operation kind to stderr when the ring drops.
+    /// Record submit-to-complete latency histograms per operation kind (see [`Rio::stats`]).
+    pub profile: bool,
+    /// Print those histograms to stderr when the ring drops (implies `profile`).
     pub print_profile_on_drop: bool,
 }
 
@@ -99,6 +101,7 @@ impl Default for Config {
             backend: Backend::Auto,
             reaper: Reaper::Thread,
             max_threads: 64,
+            profile: false,
             print_profile_on_drop: false,
         }
     }

@@ -18,6 +18,7 @@
 //!   `std::thread::scope` pattern).
 //!
 //! ```no_run
+//! use rio::Ops;
 //! let ring = rio::new()?;
 //! let file = std::fs::File::open("Cargo.toml")?;
 //! // owned buffer: anywhere
@@ -45,10 +46,13 @@ mod ring;
 mod scope;
 
 pub use buf::{AlignedBuf, BufResult, IoBuf, IoBufMut};
+pub use backend::IoUringUnavailable;
 pub use completion::Completion;
 pub use config::{Backend, Config, Reaper};
 pub use fixed::{FixedBuf, FixedBufPool, FixedFile};
 pub use op::{AsIoFd, IoFd, OpKind, Ordering, RawOp, CURRENT_POSITION};
+pub use ops::{Ops, Ordered};
+pub use profile::Latency;
 pub use ring::{Ready, Rio, Stats};
 pub use scope::Scope;
 

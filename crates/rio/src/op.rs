@@ -67,8 +67,10 @@ impl<T: AsFd> AsIoFd for T {
 }
 
 /// What one operation does. Each variant names the syscall it matches and the kernel whose
-/// io_uring first supports it. Pointers must stay valid until the completion is reaped.
+/// io_uring first supports it; its fields are that syscall's arguments. Pointers must stay valid
+/// until the completion is reaped.
 #[derive(Clone, Copy, Debug)]
+#[allow(missing_docs)] // the fields are the syscall's own arguments, named as in its man page
 pub enum RawOp {
     /// IORING_OP_NOP (5.1): does nothing, completes with 0.
     Nop,

@@ -73,6 +73,43 @@ impl Engine {
         }
     }
 
+    /// Makes room for `count` ops to be pushed without an intermediate flush, so a link chain
+    /// reaches the kernel in one `io_uring_enter`.
+    pub fn reserve(&self, count: usize) -> io::Result<()> {
+        match self {
+            Engine::Uring(engine) => engine.reserve(count),
+            Engine::Threads(_) => Ok(()),
+        }
+    }
+
+    /// Asks the op with this user data to stop. On io_uring this queues an internal cancel SQE
+    /// (completing under `INTERNAL_USER_DATA`), on threads it takes effect at once.
+    pub fn cancel(&self, user_data: u64) -> io::Result<()> {
+        match self {
+            Engine::Uring(engine) => engine.cancel(user_data),
+            Engine::Threads(engine) => {
+                engine.cancel(user_data);
+                Ok(())
+            }
+        }
+    }
+
+    /// How many internal completions a `cancel` or `cancel_all` produces.
+    pub fn internal_cqes_per_cancel(&self) -> usize {
+        match self {
+            Engine::Uring(_) => 1,
+            Engine::Threads(_) => 0,
+        }
+    }
+
+    /// Sleeps until a completion may have arrived, or `timeout` has passed.
+    pub fn wait(&self, timeout: std::time::Duration) {
+        match self {
+            Engine::Uring(engine) => engine.wait(timeout),
+            Engine::Threads(engine) => engine.wait(timeout),
+        }
+    }
+
     /// Asks every op in flight to stop (used when the ring closes).
     pub fn cancel_all(&self) -> io::Result<()> {
         match self {

@@ -27,6 +27,8 @@ struct Pool {
     work: Mutex<Work>,
     work_changed: Condvar,
     done: Mutex<Vec<(u64, i32)>>,
+    /// Notified when `done` gains a completion (for blocking waits without a reaper thread).
+    done_changed: Condvar,
     eventfd: RawFd,
 }
 
@@ -86,6 +88,7 @@ impl ThreadsEngine {
                 work: Mutex::new(Work::default()),
                 work_changed: Condvar::new(),
                 done: Mutex::new(Vec::new()),
+                done_changed: Condvar::new(),
                 eventfd,
             }),
             unflushed: Mutex::new(Vec::new()),
@@ -144,13 +147,16 @@ impl ThreadsEngine {
         }
     }
 
-    /// Runs a cancel op: 0 when the target will complete with ECANCELED, -EALREADY when it is inside
-    /// a syscall that cannot be interrupted, -ENOENT when there is no such op.
-    fn cancel(pool: &Pool, target: u64) -> i32 {
-        let token = pool.work.lock().unwrap().cancel_tokens.get(&target).cloned();
-        match token {
-            Some(token) => token.cancel(),
-            None => -libc::ENOENT,
+    /// Cancels an op: 0 when it will complete with ECANCELED, -EALREADY when it is inside a
+    /// syscall that cannot be interrupted, -ENOENT when there is no such op.
+    pub fn cancel(&self, target: u64) -> i32 {
+        self.pool.cancel(target)
+    }
+
+    pub fn wait(&self, timeout: std::time::Duration) {
+        let done = self.pool.done.lock().unwrap();
+        if done.is_empty() {
+            drop(self.pool.done_changed.wait_timeout(done, timeout).unwrap());
         }
     }
 }
@@ -201,6 +207,14 @@ impl CancelToken {
 }
 
 impl Pool {
+    fn cancel(&self, target: u64) -> i32 {
+        let token = self.work.lock().unwrap().cancel_tokens.get(&target).cloned();
+        match token {
+            Some(token) => token.cancel(),
+            None => -libc::ENOENT,
+        }
+    }
+
     fn serve(self: Arc<Pool>) {
         // SAFETY: eventfd(2) with valid flags returns a new descriptor or -1, checked below.
         let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -260,6 +274,7 @@ impl Pool {
             }
             self.work.lock().unwrap().cancel_tokens.remove(&user_data);
             self.done.lock().unwrap().push((user_data, result));
+            self.done_changed.notify_all();
             signal(self.eventfd);
         }
     }
@@ -334,7 +349,7 @@ impl Pool {
                 }),
                 RawOp::Shutdown { fd, how } => cvt(libc::shutdown(fd.raw, how)),
                 RawOp::Timeout { nanos, .. } => timeout(nanos, token, wake),
-                RawOp::Cancel { target } => ThreadsEngine::cancel(self, target),
+                RawOp::Cancel { target } => self.cancel(target),
             }
         }
     }

@@ -4,12 +4,14 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::time::Duration;
 
 use io_uring::{opcode, squeue, types, IoUring};
 
 use super::probe;
 use crate::config::Config;
-use crate::op::{IoFd, Ordering, RawOp};
+use crate::inflight::INTERNAL_USER_DATA;
+use crate::op::{Ordering, RawOp};
 
 pub(crate) struct UringEngine {
     ring: IoUring,
@@ -71,15 +73,33 @@ impl UringEngine {
         self.ring.params().cq_entries() as usize
     }
 
+    /// The submission queue's size: the longest chain that fits in one flush.
+    pub fn sq_entries(&self) -> usize {
+        self.ring.params().sq_entries() as usize
+    }
+
+    pub fn reserve(&self, count: usize) -> io::Result<()> {
+        // SAFETY: the core's lock is held (see the module docs).
+        let free = unsafe { self.ring.submission_shared() }.capacity() - unsafe { self.ring.submission_shared() }.len();
+        if free < count {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     pub fn push(&self, op: &RawOp, user_data: u64, ordering: Ordering) -> io::Result<()> {
         let entry = to_sqe(op).user_data(user_data).flags(sqe_flags(ordering));
+        self.push_entry(&entry)
+    }
+
+    fn push_entry(&self, entry: &squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: the ring core's lock is held for every call into this engine that touches the
             // submission queue, so no other SubmissionQueue handle exists while this one does.
             let mut queue = unsafe { self.ring.submission_shared() };
-            // SAFETY: every pointer in `op` stays valid until its completion is reaped (the
+            // SAFETY: every pointer in the entry stays valid until its completion is reaped (the
             // contract of RawOp, kept by the safe API and by `Rio::submit_raw`'s callers).
-            if unsafe { queue.push(&entry) }.is_ok() {
+            if unsafe { queue.push(entry) }.is_ok() {
                 return Ok(());
             }
             drop(queue);
@@ -114,19 +134,22 @@ impl UringEngine {
         }
     }
 
+    pub fn cancel(&self, target: u64) -> io::Result<()> {
+        self.push_entry(&opcode::AsyncCancel::new(target).build().user_data(INTERNAL_USER_DATA))
+    }
+
     pub fn cancel_all(&self) -> io::Result<()> {
-        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any()).build().user_data(CANCEL_ALL_USER_DATA);
-        loop {
-            // SAFETY: as in `push`: the core's lock is held.
-            let mut queue = unsafe { self.ring.submission_shared() };
-            // SAFETY: the cancel SQE points at no memory.
-            if unsafe { queue.push(&cancel) }.is_ok() {
-                break;
-            }
-            drop(queue);
-            self.flush()?;
-        }
+        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any()).build().user_data(INTERNAL_USER_DATA);
+        self.push_entry(&cancel)?;
         self.flush()
+    }
+
+    pub fn wait(&self, timeout: Duration) {
+        let timespec = types::Timespec::from(timeout);
+        let args = types::SubmitArgs::new().timespec(&timespec);
+        // ETIME (the timeout passed) and EINTR are the expected ways out; anything else is retried
+        // by the caller's loop.
+        let _ = self.ring.submitter().submit_with_args(1, &args);
     }
 
     pub fn register_files_sparse(&self, count: u32) -> io::Result<()> {
@@ -148,9 +171,6 @@ impl UringEngine {
     }
 }
 
-/// The user data of the ring-wide cancel issued at close; its CQE belongs to no slot.
-pub(crate) const CANCEL_ALL_USER_DATA: u64 = u64::MAX;
-
 fn sqe_flags(ordering: Ordering) -> squeue::Flags {
     match ordering {
         Ordering::None => squeue::Flags::empty(),
@@ -160,46 +180,55 @@ fn sqe_flags(ordering: Ordering) -> squeue::Flags {
     }
 }
 
-fn target(fd: IoFd) -> types::Target {
-    match fd.fixed {
-        Some(index) => types::Target::Fixed(index),
-        None => types::Target::Fd(fd.raw),
-    }
+/// Builds an SQE against `fd`, as a registered file (IOSQE_FIXED_FILE) when it is one.
+macro_rules! on {
+    ($fd:expr, |$target:ident| $build:expr) => {
+        match $fd.fixed {
+            Some(index) => {
+                let $target = types::Fixed(index);
+                $build
+            }
+            None => {
+                let $target = types::Fd($fd.raw);
+                $build
+            }
+        }
+    };
 }
 
 fn to_sqe(op: &RawOp) -> squeue::Entry {
     match *op {
         RawOp::Nop => opcode::Nop::new().build(),
         RawOp::Read { fd, buf, len, offset, buf_index: Some(index) } => {
-            opcode::ReadFixed::new(target(fd), buf, len, index).offset(offset).build()
+            on!(fd, |t| opcode::ReadFixed::new(t, buf, len, index).offset(offset).build())
         }
         RawOp::Read { fd, buf, len, offset, buf_index: None } => {
-            opcode::Read::new(target(fd), buf, len).offset(offset).build()
+            on!(fd, |t| opcode::Read::new(t, buf, len).offset(offset).build())
         }
         RawOp::Write { fd, buf, len, offset, buf_index: Some(index) } => {
-            opcode::WriteFixed::new(target(fd), buf, len, index).offset(offset).build()
+            on!(fd, |t| opcode::WriteFixed::new(t, buf, len, index).offset(offset).build())
         }
         RawOp::Write { fd, buf, len, offset, buf_index: None } => {
-            opcode::Write::new(target(fd), buf, len).offset(offset).build()
+            on!(fd, |t| opcode::Write::new(t, buf, len).offset(offset).build())
         }
         RawOp::Readv { fd, iov, iov_count, offset } => {
-            opcode::Readv::new(target(fd), iov, iov_count).offset(offset).build()
+            on!(fd, |t| opcode::Readv::new(t, iov, iov_count).offset(offset).build())
         }
         RawOp::Writev { fd, iov, iov_count, offset } => {
-            opcode::Writev::new(target(fd), iov, iov_count).offset(offset).build()
+            on!(fd, |t| opcode::Writev::new(t, iov, iov_count).offset(offset).build())
         }
         // rio put IORING_FSYNC_DATASYNC in the SQE flags, where the kernel reads it as
         // IOSQE_FIXED_FILE; it belongs in the fsync flags field.
         RawOp::Fsync { fd, datasync } => {
             let flags = if datasync { types::FsyncFlags::DATASYNC } else { types::FsyncFlags::empty() };
-            opcode::Fsync::new(target(fd)).flags(flags).build()
+            on!(fd, |t| opcode::Fsync::new(t).flags(flags).build())
         }
         // Likewise the sync_file_range flags have their own field.
         RawOp::SyncFileRange { fd, offset, len, flags } => {
-            opcode::SyncFileRange::new(target(fd), len).offset(offset).flags(flags).build()
+            on!(fd, |t| opcode::SyncFileRange::new(t, len).offset(offset).flags(flags).build())
         }
         RawOp::Fallocate { fd, mode, offset, len } => {
-            opcode::Fallocate::new(target(fd), len).offset(offset).mode(mode).build()
+            on!(fd, |t| opcode::Fallocate::new(t, len).offset(offset).mode(mode).build())
         }
         RawOp::OpenAt { dir, path, flags, mode } => {
             opcode::OpenAt::new(types::Fd(dir), path).flags(flags).mode(mode).build()
@@ -214,14 +243,14 @@ fn to_sqe(op: &RawOp) -> squeue::Entry {
         }
         RawOp::MkdirAt { dir, path, mode } => opcode::MkDirAt::new(types::Fd(dir), path).mode(mode).build(),
         RawOp::Accept { fd, addr, addr_len, flags } => {
-            opcode::Accept::new(target(fd), addr, addr_len).flags(flags).build()
+            on!(fd, |t| opcode::Accept::new(t, addr, addr_len).flags(flags).build())
         }
-        RawOp::Connect { fd, addr, addr_len } => opcode::Connect::new(target(fd), addr, addr_len).build(),
-        RawOp::Send { fd, buf, len, flags } => opcode::Send::new(target(fd), buf, len).flags(flags).build(),
-        RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(target(fd), buf, len).flags(flags).build(),
-        RawOp::SendMsg { fd, msg, flags } => opcode::SendMsg::new(target(fd), msg).flags(flags).build(),
-        RawOp::RecvMsg { fd, msg, flags } => opcode::RecvMsg::new(target(fd), msg).flags(flags).build(),
-        RawOp::Shutdown { fd, how } => opcode::Shutdown::new(target(fd), how).build(),
+        RawOp::Connect { fd, addr, addr_len } => on!(fd, |t| opcode::Connect::new(t, addr, addr_len).build()),
+        RawOp::Send { fd, buf, len, flags } => on!(fd, |t| opcode::Send::new(t, buf, len).flags(flags).build()),
+        RawOp::Recv { fd, buf, len, flags } => on!(fd, |t| opcode::Recv::new(t, buf, len).flags(flags).build()),
+        RawOp::SendMsg { fd, msg, flags } => on!(fd, |t| opcode::SendMsg::new(t, msg).flags(flags).build()),
+        RawOp::RecvMsg { fd, msg, flags } => on!(fd, |t| opcode::RecvMsg::new(t, msg).flags(flags).build()),
+        RawOp::Shutdown { fd, how } => on!(fd, |t| opcode::Shutdown::new(t, how).build()),
         RawOp::Timeout { duration, .. } => opcode::Timeout::new(duration).build(),
         RawOp::Cancel { target } => opcode::AsyncCancel::new(target).build(),
     }

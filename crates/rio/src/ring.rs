@@ -1,0 +1,566 @@
+//! The ring core: the in-flight table, the backlog of ops waiting for room, and the engine. It owns
+//! every op from submission to completion and decides when ops reach the engine; it never owns the
+//! memory an op touches (that is the `Completion`'s, the scope's, or the raw submitter's).
+//!
+//! Three rules keep it sound and bounded:
+//! - an op reaches the engine only while fewer than `capacity` (the completion queue's size) are
+//!   there, so completions can never overflow; the rest wait in the backlog, in order;
+//! - a link chain reaches the engine whole, in one flush, so the kernel links exactly the ops the
+//!   caller linked (a chain still open at a flush ends there, as it does in the kernel);
+//! - the ring is dropped only after every op handed to the engine has completed.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::backend::Engine;
+use crate::config::{Backend, Config, Reaper};
+use crate::fixed::FixedTables;
+use crate::inflight::{InFlight, Sink, INTERNAL_USER_DATA};
+use crate::op::{Ordering, RawOp};
+use crate::profile::{Latency, Profile};
+use crate::OpKind;
+
+/// A completion for an op submitted with [`Rio::submit_raw`]: the tag given at submission and
+/// the kernel's result (a byte count, a new fd, or `-errno`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ready {
+    /// The caller's tag.
+    pub tag: u64,
+    /// What the CQE's `res` field holds.
+    pub result: i32,
+}
+
+/// Counters of a ring's life so far.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Ops submitted.
+    pub submitted: u64,
+    /// Ops completed.
+    pub completed: u64,
+    /// Ops submitted and not yet completed (backlog included).
+    pub in_flight: usize,
+    /// Ops waiting for room before they reach the engine.
+    pub backlog: usize,
+    /// Flushes that handed ops to the engine (one `io_uring_enter` each on io_uring).
+    pub flushes: u64,
+    /// Submit-to-complete latency per op kind (`None`: all kinds), when the ring records it.
+    pub latencies: Vec<(Option<OpKind>, Latency)>,
+}
+
+/// A ring: submit operations, get [`Completion`](crate::Completion)s. Operations are methods of
+/// the [`Ops`](crate::Ops) trait. Dropping the ring cancels what is still in flight and waits for
+/// the kernel to finish with it.
+pub struct Rio {
+    pub(crate) inner: Arc<Inner>,
+    reaper: Option<JoinHandle<()>>,
+}
+
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    /// Notified whenever completions were reaped: blocking waits sleep on it.
+    reaped: Condvar,
+    // Field order is drop order: the engine (and with it the kernel's ring) goes before the
+    // registered memory it may point into.
+    pub(crate) engine: Engine,
+    pub(crate) fixed: FixedTables,
+    eventfd: OwnedFd,
+    config: Config,
+    /// The most ops the engine holds at once: the completion queue's size.
+    capacity: usize,
+    /// The longest link chain: the submission queue's size.
+    max_chain: usize,
+    stopping: AtomicBool,
+}
+
+struct Queued {
+    op: RawOp,
+    user_data: u64,
+    ordering: Ordering,
+    cancelled: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    in_flight: InFlight,
+    /// Ops submitted and not yet handed to the engine.
+    backlog: VecDeque<Queued>,
+    /// Length of the link chain still open at the end of the backlog.
+    open_chain: usize,
+    /// Ops (internal cancels included) handed to the engine and not yet reaped.
+    in_engine: usize,
+    /// Whether ops were handed to the engine since the last flush.
+    unflushed: bool,
+    /// Completions of raw ops reaped by someone other than `reap` (a blocking wait).
+    ready: Vec<Ready>,
+    /// Ops still pending per live scope.
+    scopes: Slab<usize>,
+    submitted: u64,
+    completed: u64,
+    flushes: u64,
+    profile: Option<Profile>,
+    closed: bool,
+}
+
+fn closed_error() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the ring is closed")
+}
+
+impl Rio {
+    pub(crate) fn start(config: Config) -> io::Result<Rio> {
+        // SAFETY: eventfd(2) with valid flags returns a new descriptor or -1, checked below.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` was just returned by eventfd(2) and nothing else owns it.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let engine = Engine::start(&config, eventfd.as_raw_fd())?;
+        let (capacity, max_chain) = match engine.uring() {
+            Some(uring) => (uring.cq_entries(), uring.sq_entries()),
+            None => (config.depth as usize * 2, config.depth as usize),
+        };
+        let profile = (config.profile || config.print_profile_on_drop).then(Profile::default);
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State { profile, ..State::default() }),
+            reaped: Condvar::new(),
+            engine,
+            fixed: FixedTables::default(),
+            eventfd,
+            capacity,
+            max_chain,
+            stopping: AtomicBool::new(false),
+            config,
+        });
+        let reaper = match inner.config.reaper {
+            Reaper::Thread => {
+                let inner = inner.clone();
+                Some(std::thread::Builder::new().name("rio-reaper".into()).spawn(move || inner.reap_forever())?)
+            }
+            Reaper::External => None,
+        };
+        Ok(Rio { inner, reaper })
+    }
+
+    /// The engine running the ops: `IoUring` or `Threads` (never `Auto`).
+    pub fn backend(&self) -> Backend {
+        self.inner.engine.backend()
+    }
+
+    /// The eventfd the ring signals when completions arrive (both backends). With
+    /// [`Reaper::External`], watch it for readability and call [`Rio::reap`].
+    pub fn eventfd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.inner.eventfd.as_fd()
+    }
+
+    /// The most ops the engine holds at once; more wait in the backlog.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// Hands every submitted op to the engine: one `io_uring_enter` on io_uring. Ops are also
+    /// flushed when a completion is waited on or polled, and when a scope ends.
+    pub fn submit_all(&self) -> io::Result<()> {
+        let mut state = self.inner.lock();
+        self.inner.flush_locked(&mut state)
+    }
+
+    /// Submits an op whose completion is reported by [`Rio::reap`] under `tag`. Returns the op's
+    /// user data, for [`Rio::cancel`]. It reaches the engine at the next flush.
+    ///
+    /// # Safety
+    /// Every pointer in `op` must stay valid (and, for memory the kernel writes, unaliased) until
+    /// `reap` has reported this op's completion, or until the ring is dropped.
+    pub unsafe fn submit_raw(&self, op: RawOp, ordering: Ordering, tag: u64) -> io::Result<u64> {
+        self.inner.submit(op, ordering, Sink::External { tag }, None)
+    }
+
+    /// Moves every completion of raw ops that has arrived into `out`; returns how many. Also
+    /// moves waiting ops into the engine as room frees up. Call it when [`Rio::eventfd`] is
+    /// readable (it clears the eventfd).
+    pub fn reap(&self, out: &mut Vec<Ready>) -> usize {
+        let mut counter = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from the ring's non-blocking eventfd; EAGAIN (the
+        // counter was already zero) is fine.
+        unsafe { libc::read(self.inner.eventfd.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
+        let before = out.len();
+        let mut wakers = Vec::new();
+        let mut state = self.inner.lock();
+        self.inner.reap_locked(&mut state, &mut wakers);
+        out.append(&mut state.ready);
+        drop(state);
+        self.inner.after_reap(wakers);
+        out.len() - before
+    }
+
+    /// Asks the op with this user data to stop; it completes with `-ECANCELED` if it had not
+    /// started (or was waiting on a socket or timer), and with its own result otherwise. Unknown
+    /// or finished ops are ignored.
+    pub fn cancel(&self, user_data: u64) -> io::Result<()> {
+        let mut state = self.inner.lock();
+        self.inner.cancel_locked(&mut state, user_data)
+    }
+
+    /// Cancels every op in flight (see [`Rio::cancel`]) and refuses new ones with `BrokenPipe`.
+    /// Completions still arrive, and the ring still has to be dropped.
+    pub fn close(&self) -> io::Result<()> {
+        let mut state = self.inner.lock();
+        state.closed = true;
+        self.inner.cancel_all_locked(&mut state)
+    }
+
+    /// Blocks until every op submitted so far has completed (including ops whose completions were
+    /// leaked).
+    pub fn wait_idle(&self) {
+        self.inner.block_until(|state| (state.in_flight.pending() == 0).then_some(()));
+    }
+
+    /// The ring's counters.
+    pub fn stats(&self) -> Stats {
+        let state = self.inner.lock();
+        Stats {
+            submitted: state.submitted,
+            completed: state.completed,
+            in_flight: state.in_flight.pending(),
+            backlog: state.backlog.len(),
+            flushes: state.flushes,
+            latencies: state.profile.as_ref().map(Profile::latencies).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Rio {
+    fn drop(&mut self) {
+        let _ = self.close();
+        self.wait_idle();
+        {
+            // Wait for the internal cancels too, so the kernel is done with everything.
+            self.inner.block_until(|state| (state.in_engine == 0).then_some(()));
+        }
+        self.inner.stopping.store(true, AtomicOrdering::Release);
+        self.inner.signal_eventfd();
+        if let Some(reaper) = self.reaper.take() {
+            let _ = reaper.join();
+        }
+        if self.inner.config.print_profile_on_drop {
+            if let Some(profile) = &self.inner.lock().profile {
+                eprint!("{}", profile.report());
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock was held leaves the table consistent (every mutation is a single
+        // step), so a poisoned lock is still safe to use, and waiting for the kernel must go on.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn submit(&self, op: RawOp, ordering: Ordering, sink: Sink, scope: Option<usize>) -> io::Result<u64> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(closed_error());
+        }
+        if state.open_chain + 1 > self.max_chain && (ordering.links() || state.open_chain > 0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a link chain may hold at most {} ops (the ring's depth)", self.max_chain),
+            ));
+        }
+        let started = state.profile.is_some().then(Instant::now);
+        let user_data = state.in_flight.insert(op.kind(), sink, scope, started);
+        if let Some(scope) = scope {
+            state.scopes[scope] += 1;
+        }
+        state.backlog.push_back(Queued { op, user_data, ordering, cancelled: false });
+        state.open_chain = if ordering.links() { state.open_chain + 1 } else { 0 };
+        state.submitted += 1;
+        // Write the SQE now if there is room: the flush then only has to enter the kernel.
+        self.pump(&mut state, false)?;
+        Ok(user_data)
+    }
+
+    /// Hands backlog chains to the engine while there is room. An open chain at the end goes too
+    /// only when `end_open_chain` (a flush ends chains, as `io_uring_enter` does).
+    fn pump(&self, state: &mut State, end_open_chain: bool) -> io::Result<()> {
+        let mut wakers = Vec::new();
+        while !state.backlog.is_empty() {
+            let terminated = state.backlog.len() - state.open_chain;
+            let chain_len = if terminated > 0 {
+                state.backlog.iter().position(|queued| !queued.ordering.links()).expect("a terminated chain") + 1
+            } else if end_open_chain {
+                state.backlog.len()
+            } else {
+                break;
+            };
+            if state.in_engine + chain_len > self.capacity {
+                break;
+            }
+            if terminated == 0 {
+                state.open_chain = 0;
+            }
+            self.push_chain(state, chain_len, &mut wakers)?;
+        }
+        // Ops cancelled in the backlog complete here; their wakers can run once the lock is gone,
+        // but nothing here may block, so wake now: a waker only schedules a task.
+        wakers.into_iter().for_each(Waker::wake);
+        Ok(())
+    }
+
+    fn push_chain(&self, state: &mut State, chain_len: usize, wakers: &mut Vec<Waker>) -> io::Result<()> {
+        self.engine.reserve(chain_len)?;
+        let mut broken = false;
+        let mut last_pushed: Option<(RawOp, u64, Ordering)> = None;
+        let chain: Vec<Queued> = state.backlog.drain(..chain_len).collect();
+        for queued in chain {
+            if broken || queued.cancelled {
+                // A cancelled op fails like any op: with `Link` the rest of its chain fails too.
+                broken |= queued.ordering == Ordering::Link;
+                Self::complete_locked(state, queued.user_data, -libc::ECANCELED, wakers);
+                continue;
+            }
+            if let Some((op, user_data, ordering)) = last_pushed.take() {
+                self.engine.push(&op, user_data, ordering)?;
+                state.in_engine += 1;
+            }
+            last_pushed = Some((queued.op, queued.user_data, queued.ordering));
+        }
+        // The chain's last op never links on: what follows in the queue is another chain.
+        if let Some((op, user_data, ordering)) = last_pushed {
+            let ordering = if ordering.links() { Ordering::None } else { ordering };
+            self.engine.push(&op, user_data, ordering)?;
+            state.in_engine += 1;
+            state.unflushed = true;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush_locked(&self, state: &mut State) -> io::Result<()> {
+        self.pump(state, true)?;
+        if state.unflushed {
+            self.engine.flush()?;
+            state.unflushed = false;
+            state.flushes += 1;
+        }
+        Ok(())
+    }
+
+    /// Drains the engine's completions into the table, then moves waiting ops into the room freed.
+    fn reap_locked(&self, state: &mut State, wakers: &mut Vec<Waker>) {
+        let mut reaped = 0;
+        self.engine.drain(&mut |user_data, result| {
+            reaped += 1;
+            if user_data != INTERNAL_USER_DATA {
+                Self::complete_locked(state, user_data, result, wakers);
+            }
+        });
+        state.in_engine -= reaped;
+        if reaped > 0 && !state.backlog.is_empty() {
+            // Only whole chains: a chain the submitter is still building must not be cut here.
+            let _ = self.pump(state, false);
+            if state.unflushed {
+                if self.engine.flush().is_ok() {
+                    state.unflushed = false;
+                    state.flushes += 1;
+                }
+            }
+        }
+    }
+
+    fn complete_locked(state: &mut State, user_data: u64, result: i32, wakers: &mut Vec<Waker>) {
+        let Some(slot) = state.in_flight.complete(user_data, result) else { return };
+        let kind = slot.kind;
+        let started = slot.started;
+        let scope = slot.scope;
+        let tag = match &mut slot.sink {
+            Sink::Completion { waker } => {
+                wakers.extend(waker.take());
+                None
+            }
+            Sink::External { tag } => Some(*tag),
+        };
+        if let Some(tag) = tag {
+            state.in_flight.remove(user_data);
+            state.ready.push(Ready { tag, result });
+        }
+        if let Some(scope) = scope {
+            state.scopes[scope] -= 1;
+        }
+        state.completed += 1;
+        if let (Some(profile), Some(started)) = (&mut state.profile, started) {
+            profile.record(kind, started.elapsed());
+        }
+    }
+
+    fn after_reap(&self, wakers: Vec<Waker>) {
+        self.reaped.notify_all();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    fn cancel_locked(&self, state: &mut State, user_data: u64) -> io::Result<()> {
+        if let Some(queued) = state.backlog.iter_mut().find(|queued| queued.user_data == user_data) {
+            queued.cancelled = true;
+            return self.pump(state, false);
+        }
+        match state.in_flight.get_mut(user_data) {
+            Some(slot) if slot.result.is_none() => {
+                self.engine.cancel(user_data)?;
+                state.in_engine += self.engine.internal_cqes_per_cancel();
+                state.unflushed = true;
+                self.flush_locked(state)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn cancel_all_locked(&self, state: &mut State) -> io::Result<()> {
+        let mut wakers = Vec::new();
+        for queued in std::mem::take(&mut state.backlog) {
+            Self::complete_locked(state, queued.user_data, -libc::ECANCELED, &mut wakers);
+        }
+        state.open_chain = 0;
+        wakers.into_iter().for_each(Waker::wake);
+        if state.in_engine > 0 {
+            self.engine.cancel_all()?;
+            state.in_engine += self.engine.internal_cqes_per_cancel();
+        }
+        Ok(())
+    }
+
+    /// Flushes, then reaps until `done` gives a value, sleeping between batches: on the reaper
+    /// thread's signal, or (with an external reaper) in the engine itself.
+    pub(crate) fn block_until<R>(&self, mut done: impl FnMut(&mut State) -> Option<R>) -> R {
+        let mut state = self.lock();
+        // A flush that fails (the kernel short of memory) is retried on every round below.
+        let _ = self.flush_locked(&mut state);
+        loop {
+            let mut wakers = Vec::new();
+            self.reap_locked(&mut state, &mut wakers);
+            let outcome = done(&mut state);
+            if !wakers.is_empty() || outcome.is_some() {
+                drop(state);
+                self.after_reap(wakers);
+                if let Some(outcome) = outcome {
+                    return outcome;
+                }
+                state = self.lock();
+                continue;
+            }
+            let _ = self.flush_locked(&mut state);
+            state = match self.config.reaper {
+                Reaper::Thread => self.reaped.wait_timeout(state, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0,
+                Reaper::External => {
+                    let external = !state.ready.is_empty();
+                    drop(state);
+                    if external {
+                        // Raw completions reaped here: make sure the external poller hears of them.
+                        self.signal_eventfd();
+                    }
+                    self.engine.wait(Duration::from_millis(10));
+                    self.lock()
+                }
+            };
+        }
+    }
+
+    fn signal_eventfd(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to the ring's eventfd; a full counter (EAGAIN)
+        // still leaves it readable, which is all a signal needs.
+        unsafe { libc::write(self.eventfd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// The reaper thread: sleeps on the eventfd, reaps each batch, wakes the waiters.
+    fn reap_forever(&self) {
+        let fd = self.eventfd.as_raw_fd();
+        loop {
+            let mut poll_fd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one live pollfd; EINTR just loops.
+            unsafe { libc::poll(&mut poll_fd, 1, -1) };
+            let mut counter = 0u64;
+            // SAFETY: reads 8 bytes into a live u64 from the non-blocking eventfd.
+            unsafe { libc::read(fd, (&mut counter as *mut u64).cast(), 8) };
+            if self.stopping.load(AtomicOrdering::Acquire) {
+                return;
+            }
+            let mut wakers = Vec::new();
+            let mut state = self.lock();
+            self.reap_locked(&mut state, &mut wakers);
+            drop(state);
+            self.after_reap(wakers);
+        }
+    }
+
+    // --- what `Completion` and `Scope` need ---
+
+    /// Takes the op's result if it has arrived (flushing and reaping first), or leaves `waker` to
+    /// be called when it does.
+    pub(crate) fn poll_result(&self, user_data: u64, waker: Option<&Waker>) -> Option<i32> {
+        let mut state = self.lock();
+        let _ = self.flush_locked(&mut state);
+        let mut wakers = Vec::new();
+        self.reap_locked(&mut state, &mut wakers);
+        let result = Self::take_result(&mut state, user_data);
+        if result.is_none() {
+            if let (Some(waker), Some(slot)) = (waker, state.in_flight.get_mut(user_data)) {
+                if let Sink::Completion { waker: stored } = &mut slot.sink {
+                    match stored {
+                        Some(stored) if stored.will_wake(waker) => {}
+                        _ => *stored = Some(waker.clone()),
+                    }
+                }
+            }
+        }
+        drop(state);
+        self.after_reap(wakers);
+        result
+    }
+
+    pub(crate) fn is_done(&self, user_data: u64) -> bool {
+        let mut state = self.lock();
+        let _ = self.flush_locked(&mut state);
+        let mut wakers = Vec::new();
+        self.reap_locked(&mut state, &mut wakers);
+        let done = state.in_flight.get_mut(user_data).is_none_or(|slot| slot.result.is_some());
+        drop(state);
+        self.after_reap(wakers);
+        done
+    }
+
+    pub(crate) fn wait_result(&self, user_data: u64) -> i32 {
+        self.block_until(|state| Self::take_result(state, user_data))
+    }
+
+    fn take_result(state: &mut State, user_data: u64) -> Option<i32> {
+        let result = state.in_flight.get_mut(user_data)?.result?;
+        state.in_flight.remove(user_data);
+        Some(result)
+    }
+
+    pub(crate) fn cancel_op(&self, user_data: u64) -> io::Result<()> {
+        let mut state = self.lock();
+        self.cancel_locked(&mut state, user_data)
+    }
+
+    pub(crate) fn open_scope(&self) -> usize {
+        self.lock().scopes.insert(0)
+    }
+
+    /// Waits until every op of the scope has completed, then forgets the slots of completions
+    /// that were leaked: nobody can take their results any more.
+    pub(crate) fn close_scope(&self, scope: usize) {
+        self.block_until(|state| (state.scopes[scope] == 0).then_some(()));
+        let mut state = self.lock();
+        state.in_flight.forget_scope(scope);
+        state.scopes.remove(scope);
+    }
+}
