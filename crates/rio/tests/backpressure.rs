@@ -1,0 +1,73 @@
+//! Backpressure, on both backends: a ring never holds more ops in its engine than its completion
+//! queue can take; the rest wait in order and every one completes.
+
+mod common;
+
+use std::io;
+
+use common::{contents, each_backend_with, pattern, temp_file};
+use rio::{Config, Ops, Ordering, Rio};
+
+fn depth_4() -> Config {
+    Config { depth: 4, ..Default::default() }
+}
+
+/// Ops in the engine now: submitted and not completed, minus those still waiting for room.
+fn in_engine(ring: &Rio) -> usize {
+    let stats = ring.stats();
+    stats.in_flight - stats.backlog
+}
+
+#[test]
+fn ring_of_depth_4_completes_100_times_its_depth_submitted_at_once() {
+    each_backend_with(depth_4(), |ring, _| {
+        let (_dir, file) = temp_file(b"");
+        let count = 400;
+        let block = 16;
+        let mut completions = Vec::with_capacity(count);
+        for i in 0..count {
+            completions.push(ring.write_at(&file, pattern(i as u8, block), (i * block) as u64));
+            assert!(in_engine(ring) <= ring.capacity(), "op {i}: more ops in the engine than its completion queue holds");
+        }
+        for (i, completion) in completions.into_iter().enumerate() {
+            assert_eq!(completion.wait().0.expect("write"), block, "write {i}");
+        }
+        let stats = ring.stats();
+        assert_eq!((stats.submitted, stats.completed, stats.in_flight), (400, 400, 0));
+        let expected: Vec<u8> = (0..count).flat_map(|i| pattern(i as u8, block)).collect();
+        assert_eq!(contents(&file), expected, "every write landed where it was aimed");
+    });
+}
+
+#[test]
+fn linked_pairs_far_beyond_the_ring_depth_keep_their_order() {
+    each_backend_with(depth_4(), |ring, _| {
+        let (_dir, file) = temp_file(b"");
+        let mut pairs = Vec::new();
+        for i in 0..200u64 {
+            let data = pattern(i as u8, 64);
+            let write = ring.ordered(Ordering::Link).write_at(&file, data.clone(), i * 64);
+            let read = ring.read_at(&file, vec![0u8; 64], i * 64);
+            pairs.push((data, write, read));
+        }
+        for (i, (data, write, read)) in pairs.into_iter().enumerate() {
+            let (read, buf) = read.wait();
+            assert_eq!(read.expect("read"), 64, "pair {i}");
+            assert_eq!(buf, data, "pair {i}: the read ran after its write");
+            write.wait().0.expect("write");
+        }
+    });
+}
+
+#[test]
+fn link_chain_longer_than_the_ring_is_refused_and_the_ring_goes_on() {
+    each_backend_with(depth_4(), |ring, _| {
+        let chain: Vec<_> = (0..4).map(|_| ring.ordered(Ordering::Link).nop()).collect();
+        let error = ring.nop().wait().expect_err("a fifth op in a chain of depth 4");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        for (i, nop) in chain.into_iter().enumerate() {
+            nop.wait().unwrap_or_else(|error| panic!("chain op {i}: {error}"));
+        }
+        ring.nop().wait().expect("the next op, after the chain was flushed");
+    });
+}

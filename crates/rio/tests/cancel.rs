@@ -1,0 +1,100 @@
+//! Timers, cancellation and closing the ring, on both backends: a timer fires no earlier than its
+//! duration; a cancelled op that was waiting completes with ECANCELED and gives its buffer back;
+//! a closed ring cancels what it holds and refuses new ops.
+
+mod common;
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use common::{each_backend, tcp_pair};
+use rio::Ops;
+
+/// Far longer than any test runs: an op waiting this long only ends by cancellation.
+const NEVER: Duration = Duration::from_secs(600);
+
+fn assert_cancelled<T: std::fmt::Debug>(result: io::Result<T>, what: &str) {
+    let error = result.expect_err(&format!("{what} was cancelled"));
+    assert_eq!(error.raw_os_error(), Some(libc::ECANCELED), "{what}: {error}");
+}
+
+#[test]
+fn timeout_completes_ok_after_its_duration() {
+    each_backend(|ring, _| {
+        let started = Instant::now();
+        ring.timeout(Duration::from_millis(50)).wait().expect("the timer fires");
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(50), "fired after {elapsed:?}, before its 50 ms");
+    });
+}
+
+#[test]
+fn cancelled_recv_completes_with_ecanceled_and_leaves_the_socket_usable() {
+    each_backend(|ring, _| {
+        let (mut client, server) = tcp_pair();
+        let recv = ring.recv(&server, vec![0u8; 64]);
+        assert!(!recv.is_done(), "nothing was sent: the recv waits");
+        recv.cancel().expect("cancel");
+        let (result, buf) = recv.wait();
+        assert_cancelled(result, "the recv");
+        assert_eq!(buf.len(), 64, "the buffer comes back");
+
+        std::io::Write::write_all(&mut client, b"after").expect("std write");
+        let (received, buf) = ring.recv(&server, vec![0u8; 64]).wait();
+        assert_eq!(&buf[..received.expect("a later recv")], b"after", "the cancel consumed nothing");
+    });
+}
+
+#[test]
+fn cancelled_timeout_completes_with_ecanceled_at_once() {
+    each_backend(|ring, _| {
+        let started = Instant::now();
+        let timer = ring.timeout(NEVER);
+        timer.cancel().expect("cancel");
+        assert_cancelled(timer.wait(), "the timer");
+        assert!(started.elapsed() < NEVER / 2, "the cancel ended the wait");
+    });
+}
+
+#[test]
+fn ring_cancel_by_user_data_stops_that_op_only() {
+    each_backend(|ring, _| {
+        let cancelled = ring.timeout(NEVER);
+        let kept = ring.timeout(Duration::from_millis(20));
+        ring.cancel(cancelled.user_data().expect("submitted")).expect("cancel");
+        assert_cancelled(cancelled.wait(), "the targeted timer");
+        kept.wait().expect("the other timer fires normally");
+        ring.cancel(u64::MAX).expect("cancelling an unknown op is a no-op");
+    });
+}
+
+#[test]
+fn cancelling_a_finished_op_changes_nothing() {
+    each_backend(|ring, _| {
+        let nop = ring.nop();
+        while !nop.is_done() {
+            std::thread::yield_now();
+        }
+        nop.cancel().expect("cancel after completion");
+        nop.wait().expect("the nop's own result stands");
+    });
+}
+
+#[test]
+fn close_cancels_pending_ops_and_refuses_new_ones() {
+    each_backend(|ring, _| {
+        let (_client, server) = tcp_pair();
+        let recv = ring.recv(&server, vec![0u8; 64]);
+        let timer = ring.timeout(NEVER);
+        ring.close().expect("close");
+        assert_cancelled(recv.wait().0, "the pending recv");
+        assert_cancelled(timer.wait(), "the pending timer");
+
+        let error = ring.nop().wait().expect_err("a closed ring refuses ops");
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        let (result, buf) = ring.recv(&server, vec![7u8; 3]).wait();
+        assert_eq!(result.expect_err("refused").kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(buf, [7, 7, 7], "a refused op gives its buffer back untouched");
+        assert_eq!(ring.stats().in_flight, 0);
+    });
+}

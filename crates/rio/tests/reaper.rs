@@ -1,0 +1,88 @@
+//! Reaping by an external poller (what the Node binding does from libuv), on both backends: raw
+//! ops submitted with `submit_raw` complete onto the ring's eventfd and `reap` hands back their
+//! tags and results.
+
+mod common;
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use common::{contents, each_backend_with, temp_file};
+use rio::{Config, IoFd, Ops, Ordering, RawOp, Ready, Reaper, Rio};
+
+fn external() -> Config {
+    Config { reaper: Reaper::External, ..Default::default() }
+}
+
+/// Whether the eventfd becomes readable within `timeout`.
+fn readable(eventfd: BorrowedFd<'_>, timeout: Duration) -> bool {
+    let mut poll_fd = libc::pollfd { fd: eventfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one live pollfd, the length given.
+    let ready = unsafe { libc::poll(&mut poll_fd, 1, timeout.as_millis() as i32) };
+    ready == 1 && poll_fd.revents & libc::POLLIN != 0
+}
+
+/// Polls the eventfd and reaps until `count` raw completions have arrived.
+fn reap_until(ring: &Rio, count: usize) -> Vec<Ready> {
+    let mut ready = Vec::new();
+    while ready.len() < count {
+        assert!(readable(ring.eventfd(), Duration::from_secs(10)), "the eventfd became readable ({} of {count} reaped)", ready.len());
+        ring.reap(&mut ready);
+    }
+    ready.sort_by_key(|ready| ready.tag);
+    ready
+}
+
+#[test]
+fn external_reaper_gets_raw_completions_through_the_eventfd() {
+    each_backend_with(external(), |ring, _| {
+        let (_dir, file) = temp_file(b"");
+        let data = b"raw bytes".to_vec();
+        let write = RawOp::Write {
+            fd: IoFd::raw(file.as_raw_fd()),
+            buf: data.as_ptr(),
+            len: data.len() as u32,
+            offset: 0,
+            buf_index: None,
+        };
+        // SAFETY: `data` and `file` outlive the op: both are dropped only after `reap_until` has
+        // reported its completion (or, on a panic, after the ring, which waits for the kernel).
+        unsafe {
+            ring.submit_raw(write, Ordering::None, 7).expect("submit_raw write");
+            ring.submit_raw(RawOp::Nop, Ordering::None, 8).expect("submit_raw nop");
+        }
+        ring.submit_all().expect("submit_all");
+        let ready = reap_until(ring, 2);
+        assert_eq!(ready, [Ready { tag: 7, result: data.len() as i32 }, Ready { tag: 8, result: 0 }]);
+        assert_eq!(contents(&file), data);
+
+        let mut more = Vec::new();
+        assert_eq!(ring.reap(&mut more), 0, "each completion is reaped once");
+        assert!(!readable(ring.eventfd(), Duration::ZERO), "reap cleared the eventfd");
+    });
+}
+
+#[test]
+fn raw_errors_arrive_as_negative_errno() {
+    each_backend_with(external(), |ring, _| {
+        let (dir, _file) = temp_file(b"");
+        let read_only = std::fs::File::open(dir.path().join("data")).expect("open read-only");
+        let data = [1u8; 4];
+        let write = RawOp::Write { fd: IoFd::raw(read_only.as_raw_fd()), buf: data.as_ptr(), len: 4, offset: 0, buf_index: None };
+        // SAFETY: `data` and `read_only` outlive the op (reaped below, before either drops).
+        unsafe { ring.submit_raw(write, Ordering::None, 1) }.expect("submit_raw");
+        ring.submit_all().expect("submit_all");
+        assert_eq!(reap_until(ring, 1), [Ready { tag: 1, result: -libc::EBADF }]);
+    });
+}
+
+#[test]
+fn blocking_waits_work_without_a_reaper_and_keep_raw_completions_for_reap() {
+    each_backend_with(external(), |ring, _| {
+        // SAFETY: a nop touches no memory.
+        unsafe { ring.submit_raw(RawOp::Nop, Ordering::None, 42) }.expect("submit_raw");
+        // This wait reaps for itself, and may reap the raw nop's completion on the way.
+        ring.timeout(Duration::from_millis(20)).wait().expect("a blocking wait reaps for itself");
+        assert_eq!(reap_until(ring, 1), [Ready { tag: 42, result: 0 }]);
+    });
+}
