@@ -1,0 +1,88 @@
+//! Backend fallback for real: this test re-runs its own binary as a child process that installs a
+//! seccomp filter making `io_uring_setup` fail with EPERM (as Docker's default profile does). In
+//! the child, `Backend::Auto` starts on threads and works, and `Backend::IoUring` fails with an
+//! error that names seccomp and the `threads` way out.
+
+use std::io;
+use std::process::Command;
+
+use rio::{Backend, Config, IoUringUnavailable, Ops};
+
+/// Set in the child's environment: run the checks under seccomp instead of spawning.
+const CHILD_ENV: &str = "RIO_TEST_SECCOMP_CHILD";
+/// This test's name, for the child's `--exact` filter.
+const TEST_NAME: &str = "auto_falls_back_to_threads_when_seccomp_refuses_io_uring";
+/// What the child prints when every check passed, so the parent knows the test really ran there.
+const CHILD_PASSED: &str = "seccomp child: every check passed";
+
+#[test]
+fn auto_falls_back_to_threads_when_seccomp_refuses_io_uring() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        checks_under_seccomp();
+        println!("{CHILD_PASSED}");
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // libtest's own flags, so the child runs exactly this test whether the parent runs under
+    // `cargo test` or `cargo nextest`.
+    let output = Command::new(exe)
+        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .output()
+        .expect("running the test binary as a child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the seccomp child failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", output.status);
+    assert!(
+        stdout.contains(CHILD_PASSED) && stdout.contains("1 passed"),
+        "the child did not run the checks:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+/// Makes `io_uring_setup` fail with EPERM in every thread of this process, now and later.
+fn refuse_io_uring_setup() {
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter};
+    let filter = SeccompFilter::new(
+        [(libc::SYS_io_uring_setup, vec![])].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        std::env::consts::ARCH.try_into().expect("an architecture seccompiler supports"),
+    )
+    .expect("a seccomp filter");
+    let program: BpfProgram = filter.try_into().expect("compiling the seccomp filter");
+    seccompiler::apply_filter_all_threads(&program).expect("installing the seccomp filter");
+}
+
+fn checks_under_seccomp() {
+    refuse_io_uring_setup();
+    // Zeroed room for a `struct io_uring_params` (120 bytes): all zeroes asks for a default ring.
+    let mut params = [0u32; 32];
+    // SAFETY: io_uring_setup reads and writes at most 120 bytes through the pointer, inside
+    // `params`. With the filter in place the call never reaches the kernel; without it the ring fd
+    // would leak, which the assertion below reports.
+    let raw = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4, params.as_mut_ptr()) };
+    assert_eq!(raw, -1, "the filter refuses io_uring_setup");
+    assert_eq!(io::Error::last_os_error().raw_os_error(), Some(libc::EPERM));
+
+    let ring = Config { backend: Backend::Auto, ..Default::default() }.start().expect("auto starts without io_uring");
+    assert_eq!(ring.backend(), Backend::Threads, "auto fell back to threads");
+    let file = tempfile::tempfile().expect("a temp file");
+    let (written, _) = ring.write_at(&file, b"fallback works".to_vec(), 0).wait();
+    assert_eq!(written.expect("write on the fallback"), 14);
+    let (read, buf) = ring.read_at(&file, vec![0u8; 14], 0).wait();
+    assert_eq!(read.expect("read on the fallback"), 14);
+    assert_eq!(buf, b"fallback works");
+    drop(ring);
+
+    let error = Config { backend: Backend::IoUring, ..Default::default() }.start().err().expect("io_uring is refused");
+    assert_eq!(error.kind(), io::ErrorKind::PermissionDenied, "{error}");
+    let unavailable = error.get_ref().and_then(|inner| inner.downcast_ref::<IoUringUnavailable>()).expect("an IoUringUnavailable");
+    assert_eq!(unavailable.errno, libc::EPERM);
+    let message = error.to_string();
+    assert!(message.contains("threads"), "the error names the threads backend as the way out: {message}");
+    // EPERM also comes from the sysctl; only when that is off is seccomp the cause to name.
+    let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").unwrap_or_default();
+    if matches!(sysctl.trim(), "" | "0") {
+        assert!(message.contains("seccomp"), "the error names seccomp as the cause: {message}");
+    }
+}
