@@ -233,6 +233,10 @@ impl AsIoFd for FixedFile {
     fn as_io_fd(&self) -> IoFd {
         IoFd { raw: self.fd.as_raw_fd(), fixed: Some(self.index) }
     }
+
+    fn registered_ring(&self) -> Option<usize> {
+        Some(Arc::as_ptr(&self.ring) as usize)
+    }
 }
 
 

@@ -58,6 +58,13 @@ impl IoFd {
 pub trait AsIoFd {
     /// The descriptor to put in the operation.
     fn as_io_fd(&self) -> IoFd;
+
+    /// For a registered file: the ring whose file table `fixed` indexes (its address, only ever
+    /// compared). Ops on any other ring use the plain descriptor.
+    #[doc(hidden)]
+    fn registered_ring(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl<T: AsFd> AsIoFd for T {

@@ -17,7 +17,7 @@ use socket2::{SockAddr, SockAddrStorage};
 use crate::buf::{BufResult, IoBuf, IoBufMut};
 use crate::completion::{Completion, Finish};
 use crate::inflight::Sink;
-use crate::op::{AsIoFd, Ordering, RawOp};
+use crate::op::{AsIoFd, IoFd, Ordering, RawOp};
 use crate::ring::{Inner, Rio};
 use crate::scope::Scope;
 
@@ -28,6 +28,20 @@ pub struct Target<'ring> {
     ring: &'ring Inner,
     scope: Option<usize>,
     ordering: Ordering,
+}
+
+impl Target<'_> {
+    /// How this target's ring names `file`. A registered file's slot means something only in the
+    /// file table of the ring it was registered with: on another ring the same index names that
+    /// ring's file in the slot (or none), so an op there used to hit the wrong file. Elsewhere it
+    /// goes by its plain descriptor, which the `FixedFile` keeps open.
+    fn fd<F: AsIoFd + ?Sized>(&self, file: &F) -> IoFd {
+        let fd = file.as_io_fd();
+        match file.registered_ring() {
+            Some(ring) if ring != std::ptr::from_ref(self.ring) as usize => IoFd::raw(fd.raw),
+            _ => fd,
+        }
+    }
 }
 
 mod sealed {
@@ -52,7 +66,11 @@ impl<'scope, 'env> sealed::Sealed<'scope> for &'scope Scope<'scope, 'env> {
 #[derive(Clone, Copy)]
 pub struct Ordered<'ring, 'buf> {
     target: Target<'ring>,
-    buf: PhantomData<&'buf ()>,
+    // Invariant in 'buf. A covariant `PhantomData<&'buf ()>` let `ring.ordered(..)`, an
+    // `Ordered<'_, 'static>`, shrink to a shorter 'buf, so a borrowed buffer reached a ring-level
+    // op outside any scope, where a forgotten completion freed it under the kernel (found by
+    // tests/ui/borrowed_buffer_through_ordered_outside_scope.rs).
+    buf: PhantomData<fn(&'buf ()) -> &'buf ()>,
 }
 
 impl<'ring> sealed::Sealed<'ring> for Ordered<'ring, '_> {
@@ -143,7 +161,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
             Ok(len) => len,
             Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), buf))),
         };
-        let op = RawOp::Read { fd: file.as_io_fd(), buf: buf.io_mut_ptr(), len, offset: at, buf_index: buf.buf_index() };
+        let op = RawOp::Read { fd: target.fd(file), buf: buf.io_mut_ptr(), len, offset: at, buf_index: buf.buf_index() };
         start(target, op, Box::new(move |result| (result.map(|n| n as usize), buf)))
     }
 
@@ -161,7 +179,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
             Ok(len) => len,
             Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), buf))),
         };
-        let op = RawOp::Write { fd: file.as_io_fd(), buf: buf.io_ptr(), len, offset: at, buf_index: buf.buf_index() };
+        let op = RawOp::Write { fd: target.fd(file), buf: buf.io_ptr(), len, offset: at, buf_index: buf.buf_index() };
         start(target, op, Box::new(move |result| (result.map(|n| n as usize), buf)))
     }
 
@@ -178,7 +196,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
             Ok(iov) => iov,
             Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), bufs))),
         };
-        let op = RawOp::Readv { fd: file.as_io_fd(), iov: iov.0.as_ptr(), iov_count: iov.0.len() as u32, offset: at };
+        let op = RawOp::Readv { fd: target.fd(file), iov: iov.0.as_ptr(), iov_count: iov.0.len() as u32, offset: at };
         start(target, op, Box::new(move |result| {
             drop(iov);
             (result.map(|n| n as usize), bufs)
@@ -198,7 +216,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
             Ok(iov) => iov,
             Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), bufs))),
         };
-        let op = RawOp::Writev { fd: file.as_io_fd(), iov: iov.0.as_ptr(), iov_count: iov.0.len() as u32, offset: at };
+        let op = RawOp::Writev { fd: target.fd(file), iov: iov.0.as_ptr(), iov_count: iov.0.len() as u32, offset: at };
         start(target, op, Box::new(move |result| {
             drop(iov);
             (result.map(|n| n as usize), bufs)
@@ -210,7 +228,8 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
     where
         'ring: 'a,
     {
-        start(self.target(), RawOp::Fsync { fd: file.as_io_fd(), datasync: false }, Box::new(|result| result.map(drop)))
+        let target = self.target();
+        start(target, RawOp::Fsync { fd: target.fd(file), datasync: false }, Box::new(|result| result.map(drop)))
     }
 
     /// `fdatasync(2)`: data (and the metadata needed to read it back) reach stable storage.
@@ -218,7 +237,8 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
     where
         'ring: 'a,
     {
-        start(self.target(), RawOp::Fsync { fd: file.as_io_fd(), datasync: true }, Box::new(|result| result.map(drop)))
+        let target = self.target();
+        start(target, RawOp::Fsync { fd: target.fd(file), datasync: true }, Box::new(|result| result.map(drop)))
     }
 
     /// `sync_file_range(2)` of `len` bytes at `offset` (`len` 0: to the end of the file), with
@@ -227,8 +247,9 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
     where
         'ring: 'a,
     {
-        let op = RawOp::SyncFileRange { fd: file.as_io_fd(), offset, len, flags };
-        start(self.target(), op, Box::new(|result| result.map(drop)))
+        let target = self.target();
+        let op = RawOp::SyncFileRange { fd: target.fd(file), offset, len, flags };
+        start(target, op, Box::new(|result| result.map(drop)))
     }
 
     /// `fallocate(2)`: `mode` 0 allocates `len` bytes at `offset` (growing the file); see the man
@@ -237,8 +258,9 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
     where
         'ring: 'a,
     {
-        let op = RawOp::Fallocate { fd: file.as_io_fd(), mode, offset, len };
-        start(self.target(), op, Box::new(|result| result.map(drop)))
+        let target = self.target();
+        let op = RawOp::Fallocate { fd: target.fd(file), mode, offset, len };
+        start(target, op, Box::new(|result| result.map(drop)))
     }
 
     /// `openat(2)` relative to the working directory, with `O_*` flags (`O_CLOEXEC` is always
@@ -355,13 +377,14 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
     {
         let mut peer: Box<(SockAddrStorage, libc::socklen_t)> = Box::new((SockAddrStorage::zeroed(), 0));
         peer.1 = peer.0.size_of();
+        let target = self.target();
         let op = RawOp::Accept {
-            fd: listener.as_io_fd(),
+            fd: target.fd(listener),
             addr: (&mut peer.0 as *mut SockAddrStorage).cast(),
             addr_len: &mut peer.1,
             flags: libc::SOCK_CLOEXEC,
         };
-        start(self.target(), op, Box::new(move |result| {
+        start(target, op, Box::new(move |result| {
             let fd = result?;
             // SAFETY: a successful accept returns a new descriptor that nothing else owns.
             let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
@@ -378,8 +401,9 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
         'ring: 'a,
     {
         let addr = Box::new(SockAddr::from(addr));
-        let op = RawOp::Connect { fd: socket.as_io_fd(), addr: addr.as_ptr().cast(), addr_len: addr.len() };
-        start(self.target(), op, Box::new(move |result| {
+        let target = self.target();
+        let op = RawOp::Connect { fd: target.fd(socket), addr: addr.as_ptr().cast(), addr_len: addr.len() };
+        start(target, op, Box::new(move |result| {
             drop(addr);
             result.map(drop)
         }))
@@ -399,7 +423,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
             Ok(len) => len,
             Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), buf))),
         };
-        let op = RawOp::Send { fd: socket.as_io_fd(), buf: buf.io_ptr(), len, flags: libc::MSG_NOSIGNAL };
+        let op = RawOp::Send { fd: target.fd(socket), buf: buf.io_ptr(), len, flags: libc::MSG_NOSIGNAL };
         start(target, op, Box::new(move |result| (result.map(|n| n as usize), buf)))
     }
 
@@ -416,7 +440,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
             Ok(len) => len,
             Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), buf))),
         };
-        let op = RawOp::Recv { fd: socket.as_io_fd(), buf: buf.io_mut_ptr(), len, flags: 0 };
+        let op = RawOp::Recv { fd: target.fd(socket), buf: buf.io_mut_ptr(), len, flags: 0 };
         start(target, op, Box::new(move |result| (result.map(|n| n as usize), buf)))
     }
 
@@ -440,8 +464,9 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
         parts.header.msg_namelen = addr.len();
         parts.header.msg_iov = &mut parts.iov;
         parts.header.msg_iovlen = 1;
-        let op = RawOp::SendMsg { fd: socket.as_io_fd(), msg: &parts.header, flags: libc::MSG_NOSIGNAL as u32 };
-        start(self.target(), op, Box::new(move |result| {
+        let target = self.target();
+        let op = RawOp::SendMsg { fd: target.fd(socket), msg: &parts.header, flags: libc::MSG_NOSIGNAL as u32 };
+        start(target, op, Box::new(move |result| {
             drop(parts);
             (result.map(|n| n as usize), buf)
         }))
@@ -465,8 +490,9 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
         parts.header.msg_namelen = parts.addr.size_of();
         parts.header.msg_iov = &mut parts.iov;
         parts.header.msg_iovlen = 1;
-        let op = RawOp::RecvMsg { fd: socket.as_io_fd(), msg: &mut parts.header, flags: 0 };
-        start(self.target(), op, Box::new(move |result| {
+        let target = self.target();
+        let op = RawOp::RecvMsg { fd: target.fd(socket), msg: &mut parts.header, flags: 0 };
+        start(target, op, Box::new(move |result| {
             let received = result.map(|n| {
                 let MsgParts { header, addr, .. } = *parts;
                 // SAFETY: the kernel wrote a socket address of `msg_namelen` bytes into `addr`.
@@ -487,7 +513,8 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
             std::net::Shutdown::Write => libc::SHUT_WR,
             std::net::Shutdown::Both => libc::SHUT_RDWR,
         };
-        start(self.target(), RawOp::Shutdown { fd: socket.as_io_fd(), how }, Box::new(|result| result.map(drop)))
+        let target = self.target();
+        start(target, RawOp::Shutdown { fd: target.fd(socket), how }, Box::new(|result| result.map(drop)))
     }
 
     /// A timer (IORING_OP_TIMEOUT): completes with `Ok(())` when `duration` has passed, or with

@@ -115,6 +115,25 @@ fn registered_file_written_is_read_back_identical() {
 }
 
 #[test]
+fn registered_file_used_on_another_ring_still_reaches_that_file() {
+    each_backend(|ring, backend| {
+        let other = common::start(rio::Config { backend, ..Default::default() });
+        let (dir_x, x) = temp_file(b"");
+        let (dir_y, y) = temp_file(b"");
+        // Both first registrations: on io_uring both files sit in slot 0 of their ring's table.
+        let fixed_x = ring.register_file(OwnedFd::from(x)).expect("register x");
+        let fixed_y = other.register_file(OwnedFd::from(y)).expect("register y");
+        assert_eq!(fixed_x.index(), fixed_y.index(), "the slots collide, which is the point");
+
+        let (written, _) = other.write_at(&fixed_x, b"meant for x".to_vec(), 0).wait();
+        assert_eq!(written.expect("write to x through the other ring"), 11);
+        drop((fixed_x, fixed_y));
+        assert_eq!(std::fs::read(dir_x.path().join("data")).expect("read x"), b"meant for x");
+        assert_eq!(std::fs::read(dir_y.path().join("data")).expect("read y"), b"", "the other ring's file in the same slot is untouched");
+    });
+}
+
+#[test]
 fn borrowed_slices_in_a_scope_are_read_back_identical() {
     each_backend(|ring, _| {
         let (_dir, file) = temp_file(b"");
