@@ -1,0 +1,705 @@
+//! `NativeRing`: one rio ring driven by a Node event loop. It owns the ring, the staging memory
+//! the kernel uses, and two libuv handles: a prepare handle that submits what JS queued before
+//! the loop blocks, and a poll handle on the ring's eventfd that reaps completions in batches and
+//! hands each batch to JS with one call, inside a callback scope (so microtasks, `nextTick` and
+//! async context behave as after Node's own callbacks).
+//!
+//! It never lets the kernel see JS memory (see `memory.rs`), and it validates every descriptor JS
+//! wrote, so nothing JS does, buggy or hostile, can make the kernel touch memory that is not
+//! staging memory of an op in flight. Teardown (close, GC, worker exit) cancels what is in flight
+//! and waits for the kernel before any of that memory can go.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Env, FromNapiValue, Status, Unknown};
+use napi::JsValue;
+use napi::sys;
+use napi_derive::napi;
+use rio::{AlignedBuf, Backend, Config, Ordering, RawOp, Ready, Reaper, Rio, CURRENT_POSITION};
+
+use crate::layout::*;
+use crate::memory::Region;
+use crate::uv;
+use crate::views;
+
+/// Completion rounds per wakeup: after JS has handled a batch, the ops it started are submitted and
+/// (if they completed inline, as page-cache reads do) reaped again without going back to the
+/// loop. Bounded so timers and other IO are not starved.
+const MAX_ROUNDS_PER_WAKEUP: usize = 8;
+
+/// Where the kernel's side of one ring lives. Shared (`Rc`) by the JS object, each libuv handle
+/// and the env cleanup hook; freed when the last of them lets go.
+struct Core {
+    env: sys::napi_env,
+    ring: RefCell<Option<Rio>>,
+    slots: usize,
+    control: Arc<Region>,
+    slab: Arc<Region>,
+    /// The rio user data of the op each slot has in the ring; 0 while the slot has none.
+    in_ring: RefCell<Vec<u64>>,
+    /// Staging buffers of ops larger than a slot.
+    big: RefCell<Vec<Option<AlignedBuf>>>,
+    /// Completions waiting to be handed to JS (reaped, or refused at submission).
+    ready: RefCell<Vec<Ready>>,
+    poll: *mut uv::Handle,
+    prepare: *mut uv::Handle,
+    /// The JS completion handler: a strong reference while the ring is busy, weak while idle so an
+    /// unused ring can be collected.
+    callback: sys::napi_ref,
+    async_context: sys::napi_async_context,
+    refed: Cell<bool>,
+    torn_down: Cell<bool>,
+    cleanup_hook: Cell<bool>,
+}
+
+/// The JS face of a ring: used by the TypeScript `Ring`, not meant to be used directly.
+#[napi]
+pub struct NativeRing {
+    core: Rc<Core>,
+}
+
+fn errno_of(error: &io::Error) -> i32 {
+    error.raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn to_napi_error(error: io::Error) -> napi::Error {
+    let code = if error.get_ref().is_some_and(|inner| inner.is::<rio::IoUringUnavailable>()) {
+        "ERR_IO_URING_UNAVAILABLE"
+    } else {
+        "ERR_RIO_RING"
+    };
+    napi::Error::new(Status::GenericFailure, format!("{code}: {error}"))
+}
+
+fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::from_reason(format!("rio-uring: {what} failed (napi status {status})")))
+    }
+}
+
+#[napi]
+impl NativeRing {
+    /// Starts a ring of `entries` submission entries on `backend` ("auto", "io_uring", "threads"),
+    /// calling `onComplete(count)` with each batch of completions.
+    #[napi(constructor)]
+    pub fn new(env: Env, entries: u32, backend: String, sq_poll: bool, profile: bool, on_complete: Unknown) -> napi::Result<Self> {
+        let env = env.raw();
+        let backend: Backend = backend.parse().map_err(|e: io::Error| napi::Error::new(Status::InvalidArg, e.to_string()))?;
+        let config = Config { depth: entries, sq_poll, profile, backend, reaper: Reaper::External, ..Config::default() };
+        let ring = config.start().map_err(to_napi_error)?;
+        let slots = ring.capacity();
+        let control = Region::new(control_block_bytes(slots)).map_err(to_napi_error)?;
+        let slab = Region::new(slots * SLOT_BYTES as usize).map_err(to_napi_error)?;
+
+        let mut callback = std::ptr::null_mut();
+        let mut async_context = std::ptr::null_mut();
+        let mut event_loop = std::ptr::null_mut();
+        // SAFETY: plain napi calls on the current env with out-pointers to locals.
+        unsafe {
+            check(sys::napi_create_reference(env, on_complete.raw(), 0, &mut callback), "napi_create_reference")?;
+            let mut resource = std::ptr::null_mut();
+            check(sys::napi_create_object(env, &mut resource), "napi_create_object")?;
+            let mut name = std::ptr::null_mut();
+            check(sys::napi_create_string_utf8(env, c"RioRing".as_ptr(), 7, &mut name), "napi_create_string_utf8")?;
+            check(sys::napi_async_init(env, resource, name, &mut async_context), "napi_async_init")?;
+            check(sys::napi_get_uv_event_loop(env, &mut event_loop), "napi_get_uv_event_loop")?;
+        }
+        let eventfd = {
+            use std::os::fd::AsRawFd;
+            ring.eventfd().as_raw_fd()
+        };
+        let core = Rc::new(Core {
+            env,
+            ring: RefCell::new(Some(ring)),
+            slots,
+            control,
+            slab,
+            in_ring: RefCell::new(vec![0; slots]),
+            big: RefCell::new((0..slots).map(|_| None).collect()),
+            ready: RefCell::new(Vec::with_capacity(slots)),
+            poll: uv::alloc_handle(uv::UV_POLL),
+            prepare: uv::alloc_handle(uv::UV_PREPARE),
+            callback,
+            async_context,
+            refed: Cell::new(false),
+            torn_down: Cell::new(false),
+            cleanup_hook: Cell::new(false),
+        });
+        // SAFETY: the handles are freshly allocated and zeroed, the loop is this env's; each handle
+        // holds one strong count of the core (released in `on_close`), so the core outlives them.
+        unsafe {
+            let event_loop = event_loop.cast::<c_void>();
+            let started = uv::uv_poll_init(event_loop, core.poll, eventfd) == 0
+                && uv::uv_prepare_init(event_loop, core.prepare) == 0;
+            assert!(started, "rio-uring: cannot initialise libuv handles");
+            uv::uv_handle_set_data(core.poll, Rc::into_raw(core.clone()) as *mut c_void);
+            uv::uv_handle_set_data(core.prepare, Rc::into_raw(core.clone()) as *mut c_void);
+            uv::uv_poll_start(core.poll, uv::UV_READABLE, on_readable);
+            uv::uv_prepare_start(core.prepare, on_prepare);
+            // Idle until JS starts an op: an idle ring never holds the process open.
+            uv::uv_unref(core.poll);
+            uv::uv_unref(core.prepare);
+            let hook_data = Rc::into_raw(core.clone()) as *mut c_void;
+            check(sys::napi_add_env_cleanup_hook(env, Some(on_env_cleanup), hook_data), "napi_add_env_cleanup_hook")?;
+            core.cleanup_hook.set(true);
+        }
+        Ok(NativeRing { core })
+    }
+
+    /// The engine running the ops: "io_uring" or "threads".
+    #[napi(getter)]
+    pub fn backend(&self) -> String {
+        self.core.ring.borrow().as_ref().map_or("closed", |ring| ring.backend().name()).to_string()
+    }
+
+    /// How many op slots (ops in flight at once) the ring has.
+    #[napi(getter)]
+    pub fn slots(&self) -> u32 {
+        self.core.slots as u32
+    }
+
+    /// The control block (header, descriptors, completions) as an ArrayBuffer.
+    #[napi]
+    pub fn control(&self, env: Env) -> napi::Result<Unknown<'_>> {
+        let value = self.core.control.to_array_buffer(env.raw())?;
+        // SAFETY: `value` is a live napi_value of this env.
+        unsafe { Unknown::from_napi_value(env.raw(), value) }
+    }
+
+    /// The staging slab (`slots` × SLOT_BYTES) as an ArrayBuffer.
+    #[napi]
+    pub fn slab(&self, env: Env) -> napi::Result<Unknown<'_>> {
+        let value = self.core.slab.to_array_buffer(env.raw())?;
+        // SAFETY: `value` is a live napi_value of this env.
+        unsafe { Unknown::from_napi_value(env.raw(), value) }
+    }
+
+    /// Holds the event loop open until the ring is idle again (JS calls it when it starts an op
+    /// and the header says the ring is not holding the loop).
+    #[napi(js_name = "ref")]
+    pub fn hold_loop(&self) {
+        self.core.hold_loop();
+    }
+
+    /// Submits what JS has queued now, without waiting for the loop.
+    #[napi]
+    pub fn flush(&self) {
+        self.core.flush();
+    }
+
+    /// Gives `slot` a staging buffer of `len` bytes (for ops larger than a slot), filled from
+    /// `source` when given. Fails if the slot's previous op is still in the ring.
+    #[napi]
+    pub fn stage_big(&self, env: Env, slot: u32, len: f64, source: Option<Unknown>) -> napi::Result<()> {
+        let slot = self.core.idle_slot(slot)?;
+        if !(len >= 0.0 && len <= u32::MAX as f64 && len.fract() == 0.0) {
+            return Err(napi::Error::new(Status::InvalidArg, format!("staging length {len} is out of range")));
+        }
+        let len = len as usize;
+        let mut buf = AlignedBuf::new(4096, len.div_ceil(4096).max(1) * 4096).map_err(to_napi_error)?;
+        if let Some(source) = source {
+            // SAFETY: `source` is a live value of this env; the bytes are copied before any JS runs.
+            let bytes = unsafe { views::bytes_of(env.raw(), source.raw()) }?;
+            let count = bytes.len().min(len);
+            buf[..count].copy_from_slice(&bytes[..count]);
+        }
+        self.core.big.borrow_mut()[slot] = Some(buf);
+        Ok(())
+    }
+
+    /// Copies the first `count` bytes of `slot`'s big buffer into `target` and frees the buffer.
+    /// Returns false (copying nothing) if `target` is no longer large enough: it was detached,
+    /// transferred or shrunk while the op was in flight.
+    #[napi]
+    pub fn finish_big(&self, env: Env, slot: u32, target: Option<Unknown>, count: u32) -> napi::Result<bool> {
+        let slot = self.core.idle_slot(slot)?;
+        let Some(buf) = self.core.big.borrow_mut()[slot].take() else { return Ok(false) };
+        let Some(target) = target else { return Ok(true) };
+        // SAFETY: `target` is a live value of this env; nothing else runs while we copy into it.
+        let bytes = unsafe { views::bytes_of(env.raw(), target.raw()) }?;
+        let count = count as usize;
+        if bytes.len() < count || buf.len() < count {
+            return Ok(false);
+        }
+        bytes[..count].copy_from_slice(&buf[..count]);
+        Ok(true)
+    }
+
+    /// Asks the kernel to stop the op in `slot` (it completes with ECANCELED if it had not
+    /// started, or was waiting on a socket or timer).
+    #[napi]
+    pub fn cancel(&self, slot: u32) -> napi::Result<()> {
+        let user_data = self.core.in_ring.borrow().get(slot as usize).copied().unwrap_or(0);
+        if user_data != 0 {
+            if let Some(ring) = self.core.ring.borrow().as_ref() {
+                ring.cancel(user_data).map_err(to_napi_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancels every op in flight and refuses new ones; their completions still arrive.
+    #[napi]
+    pub fn close(&self) -> napi::Result<()> {
+        self.core.flush();
+        if let Some(ring) = self.core.ring.borrow().as_ref() {
+            ring.close().map_err(to_napi_error)?;
+        }
+        Ok(())
+    }
+
+    /// Frees the ring now: waits for the kernel to finish anything still in flight (their
+    /// completions are dropped), closes the loop handles.
+    #[napi]
+    pub fn destroy(&self) {
+        self.core.teardown();
+        self.core.remove_cleanup_hook();
+    }
+
+    /// The ring's counters (and latency percentiles when the ring was made with `profile`).
+    #[napi]
+    pub fn stats(&self) -> RingStats {
+        let Some(stats) = self.core.ring.borrow().as_ref().map(Rio::stats) else { return RingStats::default() };
+        let all = stats.latencies.iter().find(|(kind, _)| kind.is_none()).map(|(_, latency)| *latency);
+        RingStats {
+            submitted: stats.submitted as f64,
+            completed: stats.completed as f64,
+            in_ring: stats.in_flight as u32,
+            backlog: stats.backlog as u32,
+            flushes: stats.flushes as f64,
+            latency: all.map(|latency| LatencyStats {
+                count: latency.count as f64,
+                p50_us: latency.p50_us,
+                p90_us: latency.p90_us,
+                p99_us: latency.p99_us,
+                max_us: latency.max_us,
+            }),
+        }
+    }
+}
+
+impl Drop for NativeRing {
+    fn drop(&mut self) {
+        // The JS object was collected (or the env is going away).
+        self.core.teardown();
+        self.core.remove_cleanup_hook();
+    }
+}
+
+/// Counters of a ring.
+#[napi(object)]
+#[derive(Default)]
+pub struct RingStats {
+    pub submitted: f64,
+    pub completed: f64,
+    /// Ops in the native ring (submitted to it and not completed).
+    pub in_ring: u32,
+    /// Ops waiting for room in the kernel's queues.
+    pub backlog: u32,
+    /// `io_uring_enter` calls (or hand-offs to the thread pool) that submitted ops.
+    pub flushes: f64,
+    pub latency: Option<LatencyStats>,
+}
+
+/// Submit-to-complete latency over all ops, in microseconds.
+#[napi(object)]
+pub struct LatencyStats {
+    pub count: f64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+/// A descriptor's fields, as JS wrote them.
+struct Descriptor([f64; DESCRIPTOR_FIELDS as usize]);
+
+impl Descriptor {
+    fn field(&self, index: u32) -> f64 {
+        self.0[index as usize]
+    }
+
+    /// A field that must be an integer in `min..=max`.
+    fn int(&self, index: u32, min: f64, max: f64) -> Result<i64, i32> {
+        let value = self.field(index);
+        if value.fract() == 0.0 && value >= min && value <= max {
+            Ok(value as i64)
+        } else {
+            Err(libc::EINVAL)
+        }
+    }
+}
+
+impl Core {
+    fn header(&self) -> *mut i32 {
+        self.control.base().cast()
+    }
+
+    fn header_get(&self, index: u32) -> i32 {
+        // SAFETY: the header's HEADER_INTS ints are inside the control region; only this thread
+        // touches them (JS between our calls, us now).
+        unsafe { self.header().add(index as usize).read() }
+    }
+
+    fn header_set(&self, index: u32, value: i32) {
+        // SAFETY: as in `header_get`.
+        unsafe { self.header().add(index as usize).write(value) }
+    }
+
+    /// A slot index JS gave, checked to be in range and free of any op in the ring.
+    fn idle_slot(&self, slot: u32) -> napi::Result<usize> {
+        let slot = slot as usize;
+        match self.in_ring.borrow().get(slot) {
+            Some(0) => Ok(slot),
+            Some(_) => Err(napi::Error::new(Status::InvalidArg, format!("slot {slot} still has an op in flight"))),
+            None => Err(napi::Error::new(Status::InvalidArg, format!("slot {slot} does not exist"))),
+        }
+    }
+
+    fn hold_loop(&self) {
+        if self.refed.get() || self.torn_down.get() {
+            return;
+        }
+        // SAFETY: live handles of this loop, on the loop's thread; the reference is ours.
+        unsafe {
+            uv::uv_ref(self.poll);
+            uv::uv_ref(self.prepare);
+            sys::napi_reference_ref(self.env, self.callback, std::ptr::null_mut());
+        }
+        self.refed.set(true);
+        self.header_set(H_REFED, 1);
+    }
+
+    fn release_loop(&self) {
+        if !self.refed.get() {
+            return;
+        }
+        // SAFETY: as in `hold_loop`.
+        unsafe {
+            uv::uv_unref(self.poll);
+            uv::uv_unref(self.prepare);
+            sys::napi_reference_unref(self.env, self.callback, std::ptr::null_mut());
+        }
+        self.refed.set(false);
+        self.header_set(H_REFED, 0);
+    }
+
+    /// Submits every descriptor JS queued, then enters the kernel once.
+    fn flush(&self) {
+        let queued = self.header_get(H_QUEUED);
+        if queued == 0 {
+            return;
+        }
+        self.header_set(H_QUEUED, 0);
+        let ring = self.ring.borrow();
+        let queued = (queued.max(0) as usize).min(self.slots);
+        for index in 0..queued {
+            let descriptor = self.descriptor(index);
+            let Ok(slot) = descriptor.int(D_SLOT, 0.0, (self.slots - 1) as f64) else {
+                // Without a valid slot there is no one to tell: a bug in the TS layer, not in
+                // user code, and harmless to the kernel since nothing is submitted.
+                continue;
+            };
+            let slot = slot as usize;
+            let submitted = match (&*ring, self.decode(&descriptor, slot)) {
+                (Some(ring), Ok((op, ordering))) => {
+                    // SAFETY: every pointer in `op` leads into this slot's staging memory (the slab,
+                    // alive as long as the core, or its big buffer, which is neither replaced nor
+                    // freed while `in_ring[slot]` is set); `in_ring[slot]` stays set until the ring
+                    // reports this op's completion, and the ring is dropped (waiting for the kernel)
+                    // before the core.
+                    unsafe { ring.submit_raw(op, ordering, slot as u64) }.map_err(|error| errno_of(&error))
+                }
+                (None, _) => Err(libc::ECANCELED),
+                (_, Err(errno)) => Err(errno),
+            };
+            match submitted {
+                Ok(user_data) => self.in_ring.borrow_mut()[slot] = user_data,
+                Err(errno) => self.refuse(slot, errno),
+            }
+        }
+        if let Some(ring) = &*ring {
+            // A failed enter (the kernel short of memory) leaves the ops queued in the ring; the
+            // next flush retries them.
+            let _ = ring.submit_all();
+        }
+    }
+
+    fn descriptor(&self, index: usize) -> Descriptor {
+        let mut fields = [0f64; DESCRIPTOR_FIELDS as usize];
+        // SAFETY: `index` < slots, so the descriptor lies inside the control region's descriptor
+        // array, which is 8-byte aligned (the region is page-aligned, the offset a multiple of 8).
+        unsafe {
+            let first = self.control.base().add(DESCRIPTORS_OFFSET).cast::<f64>().add(index * DESCRIPTOR_FIELDS as usize);
+            std::ptr::copy_nonoverlapping(first, fields.as_mut_ptr(), fields.len());
+        }
+        Descriptor(fields)
+    }
+
+    /// The op a descriptor asks for, with every pointer inside `slot`'s staging memory.
+    fn decode(&self, descriptor: &Descriptor, slot: usize) -> Result<(RawOp, Ordering), i32> {
+        if self.in_ring.borrow()[slot] != 0 {
+            return Err(libc::EBUSY);
+        }
+        let (stage, stage_len) = match &self.big.borrow()[slot] {
+            Some(buf) => (buf.as_ptr() as *mut u8, buf.len()),
+            // SAFETY: slot < slots, so the slot's SLOT_BYTES lie inside the slab.
+            None => (unsafe { self.slab.base().add(slot * SLOT_BYTES as usize) }, SLOT_BYTES as usize),
+        };
+        let fd = descriptor.int(D_FD, -1.0, i32::MAX as f64)? as i32;
+        let io_fd = rio::IoFd::raw(fd);
+        let len = descriptor.int(D_LEN, 0.0, stage_len as f64)? as u32;
+        let position = match descriptor.int(D_POSITION, -1.0, (1u64 << 53) as f64)? {
+            -1 => CURRENT_POSITION,
+            position => position as u64,
+        };
+        let ordering = match descriptor.int(D_ORDERING, 0.0, 3.0)? {
+            0 => Ordering::None,
+            1 => Ordering::Link,
+            2 => Ordering::HardLink,
+            _ => Ordering::Drain,
+        };
+        let int_arg = |index| descriptor.int(index, i32::MIN as f64, u32::MAX as f64);
+        let path = stage as *const libc::c_char;
+        // Paths are NUL-terminated by JS; the kernel stops at PATH_MAX (4096), well inside the slot.
+        let op = match descriptor.int(D_OP, 0.0, 255.0)? {
+            op if op == OpCode::Nop as i64 => RawOp::Nop,
+            op if op == OpCode::Read as i64 => RawOp::Read { fd: io_fd, buf: stage, len, offset: position, buf_index: None },
+            op if op == OpCode::Write as i64 => RawOp::Write { fd: io_fd, buf: stage, len, offset: position, buf_index: None },
+            op if op == OpCode::Fsync as i64 => RawOp::Fsync { fd: io_fd, datasync: int_arg(D_ARG_A)? != 0 },
+            op if op == OpCode::SyncFileRange as i64 => {
+                RawOp::SyncFileRange { fd: io_fd, offset: position, len, flags: int_arg(D_ARG_A)? as u32 }
+            }
+            op if op == OpCode::Fallocate as i64 => RawOp::Fallocate {
+                fd: io_fd,
+                mode: int_arg(D_ARG_A)? as i32,
+                offset: position,
+                len: descriptor.int(D_ARG_B, 0.0, (1u64 << 53) as f64)? as u64,
+            },
+            op if op == OpCode::Open as i64 => {
+                RawOp::OpenAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 | libc::O_CLOEXEC, mode: int_arg(D_ARG_B)? as u32 }
+            }
+            op if op == OpCode::Close as i64 => RawOp::Close { fd },
+            op if op == OpCode::Statx as i64 => {
+                let by_fd = len == 0;
+                RawOp::Statx {
+                    dir: if by_fd { fd } else { libc::AT_FDCWD },
+                    path: if by_fd { c"".as_ptr() } else { path },
+                    flags: int_arg(D_ARG_A)? as i32 | if by_fd { libc::AT_EMPTY_PATH } else { 0 },
+                    mask: int_arg(D_ARG_B)? as u32,
+                    // SAFETY: STATX_OFFSET + size_of::<statx>() < SLOT_BYTES <= stage_len.
+                    out: unsafe { stage.add(STATX_OFFSET as usize) }.cast(),
+                }
+            }
+            op if op == OpCode::Unlink as i64 => RawOp::UnlinkAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 },
+            op if op == OpCode::Rename as i64 => {
+                let new_path_at = descriptor.int(D_ARG_B, 1.0, (SLOT_BYTES - 4097) as f64)? as usize;
+                RawOp::RenameAt {
+                    old_dir: libc::AT_FDCWD,
+                    old_path: path,
+                    new_dir: libc::AT_FDCWD,
+                    // SAFETY: checked above to leave a PATH_MAX inside the slot.
+                    new_path: unsafe { path.add(new_path_at) },
+                    flags: int_arg(D_ARG_A)? as u32,
+                }
+            }
+            op if op == OpCode::Mkdir as i64 => RawOp::MkdirAt { dir: libc::AT_FDCWD, path, mode: int_arg(D_ARG_A)? as u32 },
+            op if op == OpCode::Accept as i64 => {
+                // SAFETY: the address (128 bytes) and its length (4 bytes at 128) are inside the slot.
+                let addr_len = unsafe { stage.add(128) }.cast::<libc::socklen_t>();
+                // SAFETY: as above; 4-byte aligned (the slot is page-aligned).
+                unsafe { addr_len.write(128) };
+                RawOp::Accept { fd: io_fd, addr: stage.cast(), addr_len, flags: libc::SOCK_CLOEXEC }
+            }
+            op if op == OpCode::Connect as i64 => {
+                if len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
+                    return Err(libc::EINVAL);
+                }
+                RawOp::Connect { fd: io_fd, addr: stage.cast(), addr_len: len }
+            }
+            op if op == OpCode::Send as i64 => {
+                RawOp::Send { fd: io_fd, buf: stage, len, flags: int_arg(D_ARG_A)? as i32 | libc::MSG_NOSIGNAL }
+            }
+            op if op == OpCode::Recv as i64 => RawOp::Recv { fd: io_fd, buf: stage, len, flags: int_arg(D_ARG_A)? as i32 },
+            op if op == OpCode::Shutdown as i64 => RawOp::Shutdown { fd: io_fd, how: int_arg(D_ARG_A)? as i32 },
+            op if op == OpCode::Timeout as i64 => {
+                let ms = descriptor.field(D_ARG_A);
+                if !(ms >= 0.0 && ms.is_finite()) {
+                    return Err(libc::EINVAL);
+                }
+                let nanos = (ms * 1e6).min(u64::MAX as f64) as u64;
+                let timespec = stage.cast::<[i64; 2]>();
+                // SAFETY: 16 bytes at the page-aligned start of the slot; __kernel_timespec is two
+                // i64s (seconds, nanoseconds), which is io_uring's Timespec layout.
+                unsafe { timespec.write([(nanos / 1_000_000_000) as i64, (nanos % 1_000_000_000) as i64]) };
+                RawOp::Timeout { duration: timespec.cast(), nanos }
+            }
+            _ => return Err(libc::EINVAL),
+        };
+        Ok((op, ordering))
+    }
+
+    /// Reports an op that never reached the ring, through the same path as real completions.
+    fn refuse(&self, slot: usize, errno: i32) {
+        self.ready.borrow_mut().push(Ready { tag: slot as u64, result: -errno });
+        if let Some(ring) = &*self.ring.borrow() {
+            use std::os::fd::AsRawFd;
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to the ring's eventfd, so the poll handle
+            // wakes and delivers the refusal.
+            unsafe { libc::write(ring.eventfd().as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+    }
+
+    /// Moves completions into the completion array; returns how many.
+    fn reap(&self) -> usize {
+        let mut ready = self.ready.borrow_mut();
+        if let Some(ring) = &*self.ring.borrow() {
+            ring.reap(&mut ready);
+        }
+        let count = ready.len().min(self.slots);
+        let completions = {
+            // SAFETY: the completion array (slots pairs of i32) is inside the control region and
+            // 4-byte aligned; only this thread touches it.
+            unsafe { self.control.base().add(completions_offset(self.slots)).cast::<i32>() }
+        };
+        let mut in_ring = self.in_ring.borrow_mut();
+        for (index, Ready { tag, result }) in ready.drain(..count).enumerate() {
+            in_ring[tag as usize] = 0;
+            // SAFETY: index < count <= slots: inside the completion array.
+            unsafe {
+                completions.add(index * 2).write(tag as i32);
+                completions.add(index * 2 + 1).write(result);
+            }
+        }
+        count
+    }
+
+    /// Reaps, hands the batch to JS, submits what JS started in response; a few rounds at most.
+    fn run_completions(&self) {
+        for _ in 0..MAX_ROUNDS_PER_WAKEUP {
+            let count = self.reap();
+            if count == 0 {
+                break;
+            }
+            self.call_js(count as u32);
+            if self.torn_down.get() {
+                return;
+            }
+            self.flush();
+        }
+    }
+
+    fn call_js(&self, count: u32) {
+        // SAFETY: napi calls on the loop's thread, outside any other JS frame (we are in a libuv
+        // callback), inside a handle scope we open and close here.
+        unsafe {
+            let mut scope = std::ptr::null_mut();
+            if sys::napi_open_handle_scope(self.env, &mut scope) != sys::Status::napi_ok {
+                return;
+            }
+            let mut callback = std::ptr::null_mut();
+            sys::napi_get_reference_value(self.env, self.callback, &mut callback);
+            if !callback.is_null() {
+                // napi_make_callback converts the receiver to an object: undefined would throw.
+                let mut receiver = std::ptr::null_mut();
+                sys::napi_get_global(self.env, &mut receiver);
+                let mut argument = std::ptr::null_mut();
+                sys::napi_create_uint32(self.env, count, &mut argument);
+                let mut result = std::ptr::null_mut();
+                let status =
+                    sys::napi_make_callback(self.env, self.async_context, receiver, callback, 1, &argument, &mut result);
+                if status == sys::Status::napi_pending_exception {
+                    // As with Node's own callbacks: the error goes to 'uncaughtException'.
+                    let mut error = std::ptr::null_mut();
+                    sys::napi_get_and_clear_last_exception(self.env, &mut error);
+                    sys::napi_fatal_exception(self.env, error);
+                }
+            }
+            sys::napi_close_handle_scope(self.env, scope);
+        }
+    }
+
+    /// Stops the ring for good: cancels what is in flight and waits for the kernel, then closes the
+    /// loop handles. Idempotent; safe from a GC finalizer or an env cleanup hook.
+    fn teardown(&self) {
+        if self.torn_down.replace(true) {
+            return;
+        }
+        self.release_loop();
+        // Dropping the ring cancels every op and blocks until the kernel is done with them, so
+        // their staging memory is unused from here on.
+        drop(self.ring.borrow_mut().take());
+        self.big.borrow_mut().clear();
+        // SAFETY: live handles of this loop; `on_close` releases each one's core count and frees it.
+        // The napi reference and async context are ours and used no more.
+        unsafe {
+            uv::uv_close(self.poll, on_close);
+            uv::uv_close(self.prepare, on_close);
+            sys::napi_delete_reference(self.env, self.callback);
+            sys::napi_async_destroy(self.env, self.async_context);
+        }
+    }
+
+    fn remove_cleanup_hook(self: &Rc<Self>) {
+        if self.cleanup_hook.replace(false) {
+            let data = Rc::as_ptr(self) as *mut c_void;
+            // SAFETY: removes the hook added in `NativeRing::new` with the same function and data,
+            // then releases the core count that hook held.
+            unsafe {
+                sys::napi_remove_env_cleanup_hook(self.env, Some(on_env_cleanup), data);
+                drop(Rc::from_raw(data as *const Core));
+            }
+        }
+    }
+}
+
+/// # Safety
+/// `handle` is one of a core's handles, whose data is a strong count of that core.
+unsafe fn core_of<'a>(handle: *const uv::Handle) -> &'a Core {
+    // SAFETY: forwarded from the contract: the count keeps the core alive while the handle lives.
+    unsafe { &*(uv::uv_handle_get_data(handle) as *const Core) }
+}
+
+unsafe extern "C" fn on_readable(handle: *mut uv::Handle, _status: c_int, _events: c_int) {
+    // SAFETY: libuv calls this with our poll handle, open until `on_close`.
+    let core = unsafe { core_of(handle) };
+    if !core.torn_down.get() {
+        core.run_completions();
+    }
+}
+
+unsafe extern "C" fn on_prepare(handle: *mut uv::Handle) {
+    // SAFETY: libuv calls this with our prepare handle, open until `on_close`.
+    let core = unsafe { core_of(handle) };
+    if core.torn_down.get() {
+        return;
+    }
+    core.flush();
+    if core.header_get(H_IN_FLIGHT) == 0 {
+        core.release_loop();
+    }
+}
+
+unsafe extern "C" fn on_close(handle: *mut uv::Handle) {
+    // SAFETY: the handle's data is the core count taken in `NativeRing::new`, released once here;
+    // libuv is done with the handle, so its memory can go.
+    unsafe {
+        drop(Rc::from_raw(uv::uv_handle_get_data(handle) as *const Core));
+        uv::free_handle(handle);
+    }
+}
+
+unsafe extern "C" fn on_env_cleanup(data: *mut c_void) {
+    // SAFETY: `data` is the core count taken for the hook, released once here (the hook runs once
+    // and `remove_cleanup_hook` will see it gone).
+    let core = unsafe { Rc::from_raw(data as *const Core) };
+    core.cleanup_hook.set(false);
+    core.teardown();
+}

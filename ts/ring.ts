@@ -1,0 +1,938 @@
+/**
+ * `Ring`: io_uring from JavaScript. One method per op of the Rust ring, each returning a Promise.
+ *
+ * How an op travels, with no call into native code per op: the method checks its arguments, takes
+ * a slot, copies what the kernel must read (write data, a path, an address) into the slot's
+ * staging memory, writes a descriptor into the control block shared with the addon, and returns a
+ * promise. Before the event loop blocks, the addon submits every queued descriptor with one
+ * `io_uring_enter`. When the ring's eventfd fires, the addon writes the batch of completions into
+ * the control block and calls `#complete` once; it copies read data out of staging memory into the
+ * caller's buffer and settles the promises.
+ *
+ * The kernel only ever touches staging memory, never a JS buffer, so collecting, detaching,
+ * transferring or mutating a buffer while its op is in flight cannot corrupt memory: a write sends
+ * what the buffer held at the call, a read into a buffer that was detached meanwhile rejects.
+ * @packageDocumentation
+ */
+import { fileURLToPath } from 'node:url'
+import * as native from '../native/index.js'
+import { AbortError, invalidArgType, invalidArgValue, invalidState, outOfRange, systemError } from './errors.js'
+import { openFlags } from './flags.js'
+
+/** How an op is ordered against the ops submitted right after it (or before it, for `Drain`). */
+export const Ordering = Object.freeze({
+  /** No ordering: the kernel may run it in parallel with anything. */
+  None: 0,
+  /** The next op starts only after this one succeeds; if it fails (a short read or write counts),
+   * the rest of the chain fails with ECANCELED. */
+  Link: 1,
+  /** Like `Link`, but the chain goes on when this op fails. */
+  HardLink: 2,
+  /** Starts after every op submitted before it has completed, and holds back every later op. */
+  Drain: 3,
+} as const)
+export type Ordering = (typeof Ordering)[keyof typeof Ordering]
+
+/** Options every op takes. */
+export interface OpOptions {
+  /** Ordering against neighbouring ops submitted in the same tick (see {@link Ordering}). */
+  ordering?: Ordering
+  /** Aborting cancels the op in the kernel and rejects its promise with an `AbortError`. */
+  signal?: AbortSignal
+}
+
+/** Options of `new Ring()`. */
+export interface RingOptions {
+  /** Submission queue entries, 1 to 32768 (default 256); the ring holds twice as many ops in flight. */
+  entries?: number
+  /** 'auto' (io_uring, or 'threads' where the kernel refuses it), 'io_uring' or 'threads'.
+   * Defaults to the RIO_URING_BACKEND environment variable, else 'auto'. */
+  backend?: 'auto' | 'io_uring' | 'threads'
+  /** A kernel thread polls the submission queue (IORING_SETUP_SQPOLL). Measure first: on a
+   * 2-core machine it competes with JavaScript for a core. */
+  sqPoll?: boolean
+  /** Record submit-to-complete latencies, shown by `stats()`. */
+  profile?: boolean
+}
+
+/** A file's status as `statx(2)` gives it. Times are in milliseconds (and nanoseconds with `bigint`). */
+export interface Statx<T extends number | bigint = number> {
+  /** Which fields the kernel filled (STATX_* bits). */
+  mask: number
+  dev: T
+  ino: T
+  mode: T
+  nlink: T
+  uid: T
+  gid: T
+  rdev: T
+  size: T
+  blksize: T
+  blocks: T
+  /** STATX_ATTR_* bits. */
+  attributes: T
+  atimeMs: T
+  mtimeMs: T
+  ctimeMs: T
+  birthtimeMs: T
+  /** Nanoseconds since the epoch; only with `bigint: true`. */
+  atimeNs?: bigint
+  mtimeNs?: bigint
+  ctimeNs?: bigint
+  birthtimeNs?: bigint
+}
+
+/** A connection `accept` took. */
+export interface Accepted {
+  fd: number
+  address?: string
+  port?: number
+  family?: string
+}
+
+/** A ring's counters. */
+export interface RingStats {
+  backend: string
+  /** Ops submitted to the kernel (or the thread pool) and completed so far. */
+  submitted: number
+  completed: number
+  /** Ops started from JS and not yet settled (queued, in the kernel, or waiting for a slot). */
+  inFlight: number
+  /** Ops waiting for a free slot. */
+  waiting: number
+  /** Times the ring entered the kernel to submit. */
+  flushes: number
+  /** Submit-to-complete latency in microseconds (only for rings made with `profile: true`). */
+  latency?: { count: number; p50Us: number; p90Us: number; p99Us: number; maxUs: number }
+}
+
+type PathLike = string | Uint8Array | URL
+type Position = number | bigint | null | undefined
+
+/** What a completion resolves to. */
+const enum Settle {
+  /** The result: a byte count. */
+  Count,
+  /** A byte count, after copying the data into the target view. */
+  Read,
+  /** A byte count, after scattering the data over the target views. */
+  ReadV,
+  /** Nothing. */
+  Void,
+  /** A new fd. */
+  Fd,
+  Statx,
+  StatxBigInt,
+  Accept,
+  /** Nothing, once the timer has expired (the kernel reports that as ETIME). */
+  Timer,
+}
+
+const { SLOT_BYTES, STATX_OFFSET, DESCRIPTOR_FIELDS, HEADER_INTS } = native
+const { H_QUEUED, H_IN_FLIGHT, H_REFED } = native
+const { D_OP, D_SLOT, D_FD, D_LEN, D_POSITION, D_ORDERING, D_ARG_A, D_ARG_B } = native
+const AT_SYMLINK_NOFOLLOW = 0x100
+const AT_REMOVEDIR = 0x200
+const STATX_BASIC_STATS = 0x7ff
+const STATX_BTIME = 0x800
+const SYNC_FILE_RANGE_ALL = 7
+const ECANCELED = 125
+const ETIME = 62
+const MAX_POSITION = 2 ** 53 - 1
+
+const noop = (): void => {}
+const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+
+function defaultBackend(): string {
+  return process.env.RIO_URING_BACKEND || 'auto'
+}
+
+/** Why an argument is invalid, or null. */
+function checkFd(fd: unknown): Error | null {
+  if (typeof fd !== 'number') return invalidArgType('fd', 'of type number', fd)
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) return outOfRange('fd', '>= 0 && <= 2147483647', fd)
+  return null
+}
+
+/** -1 for "the current position", else a checked offset; an Error when invalid. */
+function positionOf(position: Position): number | Error {
+  if (position == null) return -1
+  if (typeof position === 'bigint') {
+    if (position === -1n) return -1
+    if (position < 0n || position > BigInt(MAX_POSITION)) return outOfRange('position', `>= 0 && <= ${MAX_POSITION}`, position)
+    return Number(position)
+  }
+  if (typeof position !== 'number') return invalidArgType('position', 'of type number or bigint', position)
+  if (position === -1) return -1
+  if (!Number.isInteger(position) || position < 0 || position > MAX_POSITION) {
+    return outOfRange('position', `an integer >= -1 && <= ${MAX_POSITION}`, position)
+  }
+  return position
+}
+
+function offsetOf(name: string, value: unknown): number | Error {
+  if (typeof value === 'bigint') value = Number(value)
+  if (typeof value !== 'number') return invalidArgType(name, 'of type number', value)
+  if (!Number.isInteger(value) || value < 0 || value > MAX_POSITION) return outOfRange(name, `>= 0 && <= ${MAX_POSITION}`, value)
+  return value
+}
+
+/** A Uint8Array over the bytes of any ArrayBufferView; an Error for anything else. */
+function bytesOf(name: string, buffer: unknown): Uint8Array | Error {
+  if (buffer instanceof Uint8Array) return buffer
+  if (ArrayBuffer.isView(buffer)) return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+  return invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', buffer)
+}
+
+/** A path as the bytes to hand the kernel (NUL-terminated later) and as text for errors. */
+function pathOf(name: string, path: unknown): { bytes: Uint8Array | string; text: string } | Error {
+  if (path instanceof URL) {
+    if (path.protocol !== 'file:') return invalidArgType(name, 'of type string or an instance of Buffer or URL', path)
+    path = fileURLToPath(path)
+  }
+  if (typeof path === 'string') {
+    if (path.includes('\u0000')) return invalidArgValue(name, path, 'must be a string, Uint8Array, or URL without null bytes')
+    return { bytes: path, text: path }
+  }
+  if (path instanceof Uint8Array) {
+    if (path.includes(0)) return invalidArgValue(name, path, 'must be a string, Uint8Array, or URL without null bytes')
+    return { bytes: path, text: Buffer.from(path.buffer, path.byteOffset, path.byteLength).toString() }
+  }
+  return invalidArgType(name, 'of type string or an instance of Buffer or URL', path)
+}
+
+function detachedError(syscall: string): Error {
+  return invalidState(`the buffer given to ${syscall} was detached, transferred or shrunk while the op was in flight; the data was discarded`)
+}
+
+function ringError(error: unknown): Error {
+  if (!(error instanceof Error)) return new Error(String(error))
+  const match = /^(ERR_[A-Z_]+): (.*)$/s.exec(error.message)
+  if (match) {
+    const coded = new Error(match[2]) as Error & { code: string }
+    coded.code = match[1]
+    return coded
+  }
+  return error
+}
+
+/** An op that could not get a slot yet. */
+interface Waiting {
+  start: () => void
+  cancel: (error: Error) => void
+}
+
+/** An abort listener attached to an op. */
+interface AbortHook {
+  signal: AbortSignal
+  listener: () => void
+}
+
+/**
+ * A ring: submit IO, get promises. Ops issued in the same tick reach the kernel in one
+ * `io_uring_enter`; completions come back in batches. Close it with `close()` (or `await using`).
+ *
+ * ```ts
+ * const ring = new Ring()
+ * const n = await ring.readAt(fd, buffer, 0)
+ * ```
+ */
+export class Ring {
+  readonly #native: native.NativeRing
+  readonly #header: Int32Array
+  readonly #descriptors: Float64Array
+  readonly #completions: Int32Array
+  readonly #slab: Buffer
+  readonly #slabView: DataView
+  readonly #slots: number
+  readonly #free: number[] = []
+  // Per-slot state of the op in flight, in parallel arrays so a submission allocates no object.
+  readonly #resolve: ((value: any) => void)[] = []
+  readonly #reject: ((error: unknown) => void)[] = []
+  readonly #settle: Uint8Array
+  readonly #big: Uint8Array
+  /** 1 when the op's promise already settled (aborted): its completion only frees the slot. */
+  readonly #orphan: Uint8Array
+  readonly #target: (Uint8Array | Uint8Array[] | null)[] = []
+  readonly #syscall: string[] = []
+  readonly #path: (string | undefined)[] = []
+  readonly #dest: (string | undefined)[] = []
+  readonly #abort: (AbortHook | undefined)[] = []
+  readonly #waiting: Waiting[] = []
+  #inFlight = 0
+  #closed = false
+  #closing: Promise<void> | null = null
+  #drained: (() => void) | null = null
+
+  constructor(options: RingOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+    const entries = options.entries ?? 256
+    if (typeof entries !== 'number') throw invalidArgType('options.entries', 'of type number', entries)
+    if (!Number.isInteger(entries) || entries < 1 || entries > 32768) throw outOfRange('options.entries', '>= 1 && <= 32768', entries)
+    const backend = options.backend ?? defaultBackend()
+    if (backend !== 'auto' && backend !== 'io_uring' && backend !== 'threads') {
+      throw invalidArgValue('options.backend', backend, "must be 'auto', 'io_uring' or 'threads'")
+    }
+    try {
+      this.#native = new native.NativeRing(entries, backend, options.sqPoll === true, options.profile === true, this.#complete)
+    } catch (error) {
+      throw ringError(error)
+    }
+    const slots = this.#native.slots
+    this.#slots = slots
+    const control = this.#native.control() as ArrayBuffer
+    this.#header = new Int32Array(control, 0, HEADER_INTS)
+    this.#descriptors = new Float64Array(control, HEADER_INTS * 4, slots * DESCRIPTOR_FIELDS)
+    this.#completions = new Int32Array(control, HEADER_INTS * 4 + slots * DESCRIPTOR_FIELDS * 8, slots * 2)
+    const slab = this.#native.slab() as ArrayBuffer
+    this.#slab = Buffer.from(slab)
+    this.#slabView = new DataView(slab)
+    this.#settle = new Uint8Array(slots)
+    this.#big = new Uint8Array(slots)
+    this.#orphan = new Uint8Array(slots)
+    // Lowest slots first, so a light load keeps reusing the same few pages of staging memory.
+    for (let slot = slots - 1; slot >= 0; slot--) this.#free.push(slot)
+    this.#resolve.length = slots
+    this.#reject.length = slots
+    this.#target.length = slots
+  }
+
+  /** The engine running this ring: 'io_uring' or 'threads'. */
+  get backend(): 'io_uring' | 'threads' {
+    return this.#native.backend as 'io_uring' | 'threads'
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  // ---- ops -------------------------------------------------------------------------------------
+
+  /** A round trip through the ring that does nothing (IORING_OP_NOP). */
+  nop(options?: OpOptions): Promise<void> {
+    return this.#submit(native.OpCode.Nop, Settle.Void, 'nop', 0, null, null, 0, -1, 0, 0, options)
+  }
+
+  /**
+   * Reads into the whole of `buffer` from `position` (null, undefined or -1: the file's current
+   * position). Resolves to the bytes read; 0 at end of file.
+   */
+  readAt(fd: number, buffer: ArrayBufferView, position?: Position, options?: OpOptions): Promise<number> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    const view = bytesOf('buffer', buffer)
+    if (view instanceof Error) return Promise.reject(view)
+    const at = positionOf(position)
+    if (at instanceof Error) return Promise.reject(at)
+    return this.#submit(native.OpCode.Read, Settle.Read, 'read', fd, view, null, view.byteLength, at, 0, 0, options)
+  }
+
+  /** Writes all of `buffer` at `position`. Resolves to the bytes written (possibly fewer). */
+  writeAt(fd: number, buffer: ArrayBufferView, position?: Position, options?: OpOptions): Promise<number> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    const view = bytesOf('buffer', buffer)
+    if (view instanceof Error) return Promise.reject(view)
+    const at = positionOf(position)
+    if (at instanceof Error) return Promise.reject(at)
+    return this.#submit(native.OpCode.Write, Settle.Count, 'write', fd, null, view, view.byteLength, at, 0, 0, options)
+  }
+
+  /** Reads from `position` into the buffers in order (like `preadv(2)`). Resolves to the total. */
+  readvAt(fd: number, buffers: readonly ArrayBufferView[], position?: Position, options?: OpOptions): Promise<number> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    const views = this.#viewsOf(buffers)
+    if (views instanceof Error) return Promise.reject(views)
+    const at = positionOf(position)
+    if (at instanceof Error) return Promise.reject(at)
+    let total = 0
+    for (const view of views) total += view.byteLength
+    return this.#submit(native.OpCode.Read, Settle.ReadV, 'read', fd, views, null, total, at, 0, 0, options)
+  }
+
+  /** Writes the buffers in order from `position` (like `pwritev(2)`). Resolves to the total written. */
+  writevAt(fd: number, buffers: readonly ArrayBufferView[], position?: Position, options?: OpOptions): Promise<number> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    const views = this.#viewsOf(buffers)
+    if (views instanceof Error) return Promise.reject(views)
+    const at = positionOf(position)
+    if (at instanceof Error) return Promise.reject(at)
+    const joined = views.length === 1 ? views[0] : Buffer.concat(views)
+    return this.#submit(native.OpCode.Write, Settle.Count, 'write', fd, null, joined, joined.byteLength, at, 0, 0, options)
+  }
+
+  /** `fsync(2)`: the file's data and metadata reach stable storage. */
+  fsync(fd: number, options?: OpOptions): Promise<void> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    return this.#submit(native.OpCode.Fsync, Settle.Void, 'fsync', fd, null, null, 0, -1, 0, 0, options)
+  }
+
+  /** `fdatasync(2)`: the file's data (and the metadata needed to read it) reach stable storage. */
+  fdatasync(fd: number, options?: OpOptions): Promise<void> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    return this.#submit(native.OpCode.Fsync, Settle.Void, 'fdatasync', fd, null, null, 0, -1, 1, 0, options)
+  }
+
+  /**
+   * `sync_file_range(2)` of `length` bytes at `offset` (0: to the end of the file). `flags` are
+   * SYNC_FILE_RANGE_* bits; the default (7) writes the range out and waits for it.
+   */
+  syncFileRange(fd: number, offset: number, length: number, flags = SYNC_FILE_RANGE_ALL, options?: OpOptions): Promise<void> {
+    const error = checkFd(fd) ?? this.#uintError('flags', flags)
+    if (error) return Promise.reject(error)
+    const at = offsetOf('offset', offset)
+    if (at instanceof Error) return Promise.reject(at)
+    if (!Number.isInteger(length) || length < 0 || length > 0xffffffff) return Promise.reject(outOfRange('length', '>= 0 && <= 4294967295', length))
+    return this.#submitSized(native.OpCode.SyncFileRange, 'sync_file_range', fd, length, at, flags, 0, options)
+  }
+
+  /** `fallocate(2)`: allocates `length` bytes at `offset` (mode 0 also grows the file). */
+  fallocate(fd: number, offset: number, length: number, mode = 0, options?: OpOptions): Promise<void> {
+    const error = checkFd(fd) ?? this.#uintError('mode', mode)
+    if (error) return Promise.reject(error)
+    const at = offsetOf('offset', offset)
+    if (at instanceof Error) return Promise.reject(at)
+    const len = offsetOf('length', length)
+    if (len instanceof Error) return Promise.reject(len)
+    return this.#submit(native.OpCode.Fallocate, Settle.Void, 'fallocate', fd, null, null, 0, at, mode, len, options)
+  }
+
+  /** `openat(2)`: opens `path` with `flags` (a number or a flag string like 'r+', default 'r'). Resolves to the fd. */
+  open(path: PathLike, flags: string | number = 'r', mode = 0o666, options?: OpOptions): Promise<number> {
+    const target = pathOf('path', path)
+    if (target instanceof Error) return Promise.reject(target)
+    let numeric: number
+    try {
+      numeric = openFlags(flags)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const error = this.#uintError('mode', mode)
+    if (error) return Promise.reject(error)
+    return this.#submitPath(native.OpCode.Open, Settle.Fd, 'open', target, undefined, numeric, mode, options)
+  }
+
+  /** `close(2)` through the ring. */
+  close(fd: number, options?: OpOptions): Promise<void>
+  /** Closes the ring: cancels what is in flight (each op settles, rejected with ECANCELED if it
+   * had not finished), then frees it. Idempotent. */
+  close(): Promise<void>
+  close(fd?: number, options?: OpOptions): Promise<void> {
+    if (fd === undefined) return this.#closeRing()
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    return this.#submit(native.OpCode.Close, Settle.Void, 'close', fd, null, null, 0, -1, 0, 0, options)
+  }
+
+  /**
+   * `statx(2)` of a path or an open fd. `flags` are AT_* bits (`symlinks: false` adds
+   * AT_SYMLINK_NOFOLLOW); `bigint` gives bigint fields and nanosecond times.
+   */
+  statx(target: PathLike | number, options?: OpOptions & { bigint?: false; symlinks?: boolean; flags?: number; syscall?: string }): Promise<Statx<number>>
+  statx(target: PathLike | number, options: OpOptions & { bigint: true; symlinks?: boolean; flags?: number; syscall?: string }): Promise<Statx<bigint>>
+  statx(target: PathLike | number, options: OpOptions & { bigint?: boolean; symlinks?: boolean; flags?: number; syscall?: string } = {}): Promise<Statx<number> | Statx<bigint>> {
+    const settle = options.bigint ? Settle.StatxBigInt : Settle.Statx
+    const flags = (options.flags ?? 0) | (options.symlinks === false ? AT_SYMLINK_NOFOLLOW : 0)
+    const mask = STATX_BASIC_STATS | STATX_BTIME
+    if (typeof target === 'number') {
+      const error = checkFd(target)
+      if (error) return Promise.reject(error)
+      return this.#submit(native.OpCode.Statx, settle, options.syscall ?? 'fstat', target, null, null, 0, -1, flags, mask, options)
+    }
+    const path = pathOf('path', target)
+    if (path instanceof Error) return Promise.reject(path)
+    return this.#submitPath(native.OpCode.Statx, settle, options.syscall ?? 'statx', path, undefined, flags, mask, options)
+  }
+
+  /** `unlinkat(2)`: removes a file. */
+  unlink(path: PathLike, options?: OpOptions): Promise<void> {
+    const target = pathOf('path', path)
+    if (target instanceof Error) return Promise.reject(target)
+    return this.#submitPath(native.OpCode.Unlink, Settle.Void, 'unlink', target, undefined, 0, 0, options)
+  }
+
+  /** `unlinkat(2)` with AT_REMOVEDIR: removes an empty directory. */
+  rmdir(path: PathLike, options?: OpOptions): Promise<void> {
+    const target = pathOf('path', path)
+    if (target instanceof Error) return Promise.reject(target)
+    return this.#submitPath(native.OpCode.Unlink, Settle.Void, 'rmdir', target, undefined, AT_REMOVEDIR, 0, options)
+  }
+
+  /** `renameat2(2)`: renames `from` to `to` (replacing `to`). */
+  rename(from: PathLike, to: PathLike, options?: OpOptions): Promise<void> {
+    const source = pathOf('oldPath', from)
+    if (source instanceof Error) return Promise.reject(source)
+    const dest = pathOf('newPath', to)
+    if (dest instanceof Error) return Promise.reject(dest)
+    return this.#submitPath(native.OpCode.Rename, Settle.Void, 'rename', source, dest, 0, 0, options)
+  }
+
+  /** `mkdirat(2)`: creates a directory. */
+  mkdir(path: PathLike, mode = 0o777, options?: OpOptions): Promise<void> {
+    const target = pathOf('path', path)
+    if (target instanceof Error) return Promise.reject(target)
+    const error = this.#uintError('mode', mode)
+    if (error) return Promise.reject(error)
+    return this.#submitPath(native.OpCode.Mkdir, Settle.Void, 'mkdir', target, undefined, mode, 0, options)
+  }
+
+  /** `accept4(2)` on a listening socket: the new connection's fd and its peer's address. */
+  accept(fd: number, options?: OpOptions): Promise<Accepted> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    return this.#submit(native.OpCode.Accept, Settle.Accept, 'accept', fd, null, null, 0, -1, 0, 0, options)
+  }
+
+  /** `connect(2)` a socket to `host` (an IP address) and `port`. */
+  connect(fd: number, port: number, host = '127.0.0.1', options?: OpOptions): Promise<void> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) return Promise.reject(outOfRange('port', '>= 0 && <= 65535', port))
+    const address = native.sockaddrEncode(String(host), port)
+    if (address === null) return Promise.reject(invalidArgValue('host', host, 'must be an IPv4 or IPv6 address'))
+    return this.#submit(native.OpCode.Connect, Settle.Void, 'connect', fd, null, address, address.byteLength, -1, 0, 0, options)
+  }
+
+  /** `send(2)` of `buffer` (MSG_NOSIGNAL). Resolves to the bytes sent, which may be fewer. */
+  send(fd: number, buffer: ArrayBufferView, options?: OpOptions & { flags?: number }): Promise<number> {
+    const error = checkFd(fd) ?? this.#uintError('flags', options?.flags ?? 0)
+    if (error) return Promise.reject(error)
+    const view = bytesOf('buffer', buffer)
+    if (view instanceof Error) return Promise.reject(view)
+    return this.#submit(native.OpCode.Send, Settle.Count, 'send', fd, null, view, view.byteLength, -1, options?.flags ?? 0, 0, options)
+  }
+
+  /** `recv(2)` into `buffer`. Resolves to the bytes received: 0 once the peer has shut down. */
+  recv(fd: number, buffer: ArrayBufferView, options?: OpOptions & { flags?: number }): Promise<number> {
+    const error = checkFd(fd) ?? this.#uintError('flags', options?.flags ?? 0)
+    if (error) return Promise.reject(error)
+    const view = bytesOf('buffer', buffer)
+    if (view instanceof Error) return Promise.reject(view)
+    return this.#submit(native.OpCode.Recv, Settle.Read, 'recv', fd, view, null, view.byteLength, -1, options?.flags ?? 0, 0, options)
+  }
+
+  /** `shutdown(2)`: 'read', 'write' or 'both' directions of a connection. */
+  shutdown(fd: number, how: 'read' | 'write' | 'both' = 'write', options?: OpOptions): Promise<void> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    const code = how === 'read' ? 0 : how === 'write' ? 1 : how === 'both' ? 2 : -1
+    if (code < 0) return Promise.reject(invalidArgValue('how', how, "must be 'read', 'write' or 'both'"))
+    return this.#submit(native.OpCode.Shutdown, Settle.Void, 'shutdown', fd, null, null, 0, -1, code, 0, options)
+  }
+
+  /** A timer in the ring (IORING_OP_TIMEOUT): resolves after `ms` milliseconds. */
+  timeout(ms: number, options?: OpOptions): Promise<void> {
+    if (typeof ms !== 'number') return Promise.reject(invalidArgType('ms', 'of type number', ms))
+    if (!(ms >= 0) || !Number.isFinite(ms)) return Promise.reject(outOfRange('ms', 'a finite number >= 0', ms))
+    return this.#submit(native.OpCode.Timeout, Settle.Timer, 'timeout', 0, null, null, 0, -1, ms, 0, options)
+  }
+
+  // ---- life and statistics ---------------------------------------------------------------------
+
+  /** Submits every op started so far now, rather than just before the event loop next waits. */
+  flush(): void {
+    if (!this.#closed) this.#native.flush()
+  }
+
+  /** The ring's counters. */
+  stats(): RingStats {
+    const stats = this.#native.stats()
+    return {
+      backend: this.#native.backend,
+      submitted: stats.submitted,
+      completed: stats.completed,
+      inFlight: this.#inFlight,
+      waiting: this.#waiting.length,
+      flushes: stats.flushes,
+      ...(stats.latency ? { latency: stats.latency } : {}),
+    }
+  }
+
+  async [asyncDispose](): Promise<void> {
+    await this.#closeRing()
+  }
+
+  #closeRing(): Promise<void> {
+    if (this.#closing) return this.#closing
+    this.#closed = true
+    for (const waiting of this.#waiting.splice(0)) waiting.cancel(systemError(ECANCELED, 'close'))
+    this.#closing = new Promise<void>((resolve) => {
+      const finish = (): void => {
+        this.#native.destroy()
+        resolve()
+      }
+      if (this.#inFlight === 0) {
+        finish()
+      } else {
+        this.#drained = finish
+        this.#native.close()
+      }
+    })
+    return this.#closing
+  }
+
+  // ---- submission ------------------------------------------------------------------------------
+
+  #viewsOf(buffers: readonly ArrayBufferView[]): Uint8Array[] | Error {
+    if (!Array.isArray(buffers)) return invalidArgType('buffers', 'an instance of Array', buffers)
+    const views: Uint8Array[] = []
+    for (const buffer of buffers) {
+      const view = bytesOf('buffers', buffer)
+      if (view instanceof Error) return view
+      views.push(view)
+    }
+    return views
+  }
+
+  #uintError(name: string, value: unknown): Error | null {
+    if (typeof value !== 'number') return invalidArgType(name, 'of type number', value)
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) return outOfRange(name, '>= 0 && <= 4294967295', value)
+    return null
+  }
+
+  #submitSized(op: number, syscall: string, fd: number, length: number, at: number, a: number, b: number, options: OpOptions | undefined): Promise<void> {
+    return this.#submit(op, Settle.Void, syscall, fd, null, null, length, at, a, b, options)
+  }
+
+  #submitPath(
+    op: number,
+    settle: Settle,
+    syscall: string,
+    path: { bytes: Uint8Array | string; text: string },
+    dest: { bytes: Uint8Array | string; text: string } | undefined,
+    a: number,
+    b: number,
+    options: OpOptions | undefined,
+  ): Promise<any> {
+    return this.#submit(op, settle, syscall, -1, null, null, 0, -1, a, b, options, path, dest)
+  }
+
+  /**
+   * Starts an op: `target` receives read data, `source` is copied in as write data (or an
+   * address), `path` and `dest` are staged as NUL-terminated strings.
+   */
+  #submit(
+    op: number,
+    settle: Settle,
+    syscall: string,
+    fd: number,
+    target: Uint8Array | Uint8Array[] | null,
+    source: Uint8Array | null,
+    length: number,
+    position: number,
+    a: number,
+    b: number,
+    options: OpOptions | undefined,
+    path?: { bytes: Uint8Array | string; text: string },
+    dest?: { bytes: Uint8Array | string; text: string },
+  ): Promise<any> {
+    if (this.#closed) return Promise.reject(invalidState('the ring is closed'))
+    let ordering = 0
+    let signal: AbortSignal | undefined
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') return Promise.reject(invalidArgType('options', 'of type object', options))
+      ordering = options.ordering ?? 0
+      if (ordering !== 0 && ordering !== 1 && ordering !== 2 && ordering !== 3) {
+        return Promise.reject(invalidArgValue('options.ordering', ordering, 'must be one of Ordering.None, Link, HardLink or Drain'))
+      }
+      signal = options.signal
+      if (signal !== undefined) {
+        if (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean') {
+          return Promise.reject(invalidArgType('options.signal', 'an instance of AbortSignal', signal))
+        }
+        if (signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
+      }
+    }
+    const slot = this.#waiting.length === 0 ? this.#free.pop() : undefined
+    if (slot === undefined) {
+      this.#inFlight++
+      return new Promise((resolve, reject) => {
+        this.#waiting.push({
+          start: () => {
+            this.#inFlight--
+            this.#submit(op, settle, syscall, fd, target, source, length, position, a, b, options, path, dest).then(resolve, reject)
+          },
+          cancel: (error) => {
+            this.#inFlight--
+            reject(error)
+          },
+        })
+      })
+    }
+
+    const offset = slot * SLOT_BYTES
+    let big = 0
+    if (path !== undefined) {
+      const end = this.#stagePath(path.bytes, offset, 0)
+      if (end < 0) {
+        this.#free.push(slot)
+        return Promise.reject(systemError(36 /* ENAMETOOLONG */, syscall, path.text))
+      }
+      if (dest !== undefined) {
+        if (this.#stagePath(dest.bytes, offset, end) < 0) {
+          this.#free.push(slot)
+          return Promise.reject(systemError(36 /* ENAMETOOLONG */, syscall, path.text, dest.text))
+        }
+        b = end
+      }
+      length = end
+    } else if (length > SLOT_BYTES) {
+      try {
+        this.#native.stageBig(slot, length, source)
+      } catch (error) {
+        this.#free.push(slot)
+        return Promise.reject(error)
+      }
+      big = 1
+    } else if (source !== null) {
+      this.#slab.set(source, offset)
+    }
+    if (op === native.OpCode.Statx && path === undefined) length = 0
+
+    const header = this.#header
+    const queued = header[H_QUEUED]
+    const d = queued * DESCRIPTOR_FIELDS
+    const descriptors = this.#descriptors
+    descriptors[d + D_OP] = op
+    descriptors[d + D_SLOT] = slot
+    descriptors[d + D_FD] = fd
+    descriptors[d + D_LEN] = length
+    descriptors[d + D_POSITION] = position
+    descriptors[d + D_ORDERING] = ordering
+    descriptors[d + D_ARG_A] = a
+    descriptors[d + D_ARG_B] = b
+    header[H_QUEUED] = queued + 1
+    header[H_IN_FLIGHT] = ++this.#inFlight
+    if (header[H_REFED] === 0) this.#native.ref()
+
+    this.#settle[slot] = settle
+    this.#big[slot] = big
+    this.#target[slot] = target
+    this.#syscall[slot] = syscall
+    this.#path[slot] = path?.text
+    this.#dest[slot] = dest?.text
+    const promise = new Promise((resolve, reject) => {
+      this.#resolve[slot] = resolve
+      this.#reject[slot] = reject
+    })
+    if (signal !== undefined) this.#watchAbort(slot, signal)
+    return promise
+  }
+
+  /** Writes a NUL-terminated path at `offset + at`; the offset just past the NUL, or -1 if too long. */
+  #stagePath(bytes: Uint8Array | string, offset: number, at: number): number {
+    const room = SLOT_BYTES / 2 - at - 1
+    let length: number
+    if (typeof bytes === 'string') {
+      if (bytes.length * 3 > room && Buffer.byteLength(bytes) > room) return -1
+      length = this.#slab.write(bytes, offset + at, 'utf8')
+    } else {
+      if (bytes.byteLength > room) return -1
+      this.#slab.set(bytes, offset + at)
+      length = bytes.byteLength
+    }
+    this.#slab[offset + at + length] = 0
+    return at + length + 1
+  }
+
+  #watchAbort(slot: number, signal: AbortSignal): void {
+    const listener = (): void => {
+      const reject = this.#reject[slot]
+      this.#abort[slot] = undefined
+      this.#orphan[slot] = 1
+      this.#resolve[slot] = noop
+      this.#reject[slot] = noop
+      // The op may still be queued: submit it so the kernel can cancel it now.
+      this.#native.flush()
+      this.#native.cancel(slot)
+      reject(new AbortError(undefined, { cause: signal.reason }))
+    }
+    this.#abort[slot] = { signal, listener }
+    signal.addEventListener('abort', listener, { once: true })
+  }
+
+  // ---- completion ------------------------------------------------------------------------------
+
+  /** Called by the addon, once per batch, with `count` [slot, result] pairs in the control block. */
+  readonly #complete = (count: number): void => {
+    const completions = this.#completions
+    for (let i = 0; i < count; i++) {
+      this.#finish(completions[2 * i], completions[2 * i + 1])
+    }
+    while (this.#waiting.length > 0 && this.#free.length > 0) this.#waiting.shift()!.start()
+    this.#header[H_IN_FLIGHT] = this.#inFlight
+    if (this.#inFlight === 0 && this.#drained !== null) {
+      const drained = this.#drained
+      this.#drained = null
+      drained()
+    }
+  }
+
+  #finish(slot: number, result: number): void {
+    const resolve = this.#resolve[slot]
+    const reject = this.#reject[slot]
+    const target = this.#target[slot]
+    const big = this.#big[slot]
+    this.#resolve[slot] = noop
+    this.#reject[slot] = noop
+    this.#target[slot] = null
+    this.#inFlight--
+    const abort = this.#abort[slot]
+    if (abort !== undefined) {
+      this.#abort[slot] = undefined
+      abort.signal.removeEventListener('abort', abort.listener)
+    }
+    if (this.#orphan[slot] === 1) {
+      this.#orphan[slot] = 0
+      if (big === 1) this.#native.finishBig(slot, null, 0)
+      this.#free.push(slot)
+      return
+    }
+    if (result === -ETIME && this.#settle[slot] === Settle.Timer) result = 0
+    if (result < 0) {
+      if (big === 1) this.#native.finishBig(slot, null, 0)
+      this.#free.push(slot)
+      reject(systemError(-result, this.#syscall[slot], this.#path[slot], this.#dest[slot]))
+      return
+    }
+    const offset = slot * SLOT_BYTES
+    switch (this.#settle[slot]) {
+      case Settle.Read: {
+        const view = target as Uint8Array
+        let intact: boolean
+        if (big === 1) {
+          intact = this.#native.finishBig(slot, view, result)
+        } else {
+          intact = view.byteLength >= result
+          if (intact && result > 0) view.set(this.#slab.subarray(offset, offset + result))
+        }
+        this.#free.push(slot)
+        if (intact) resolve(result)
+        else reject(detachedError(this.#syscall[slot]))
+        return
+      }
+      case Settle.ReadV: {
+        const views = target as Uint8Array[]
+        let staged: Uint8Array
+        if (big === 1) {
+          staged = Buffer.allocUnsafe(result)
+          this.#native.finishBig(slot, staged, result)
+        } else {
+          staged = this.#slab.subarray(offset, offset + result)
+        }
+        let copied = 0
+        let intact = true
+        for (const view of views) {
+          if (copied >= result) break
+          const part = Math.min(view.byteLength, result - copied)
+          if (view.byteLength === 0 && view.buffer.byteLength === 0) intact = false
+          view.set(staged.subarray(copied, copied + part))
+          copied += part
+        }
+        this.#free.push(slot)
+        if (intact && copied === result) resolve(result)
+        else reject(detachedError(this.#syscall[slot]))
+        return
+      }
+      case Settle.Count:
+        if (big === 1) this.#native.finishBig(slot, null, 0)
+        this.#free.push(slot)
+        resolve(result)
+        return
+      case Settle.Void:
+      case Settle.Timer:
+        this.#free.push(slot)
+        resolve(undefined)
+        return
+      case Settle.Fd:
+        this.#free.push(slot)
+        resolve(result)
+        return
+      case Settle.Statx:
+      case Settle.StatxBigInt: {
+        const stats = this.#readStatx(offset + STATX_OFFSET, this.#settle[slot] === Settle.StatxBigInt)
+        this.#free.push(slot)
+        resolve(stats)
+        return
+      }
+      case Settle.Accept: {
+        const peer = native.sockaddrDecode(this.#slab.subarray(offset, offset + 132))
+        this.#free.push(slot)
+        resolve(peer ? { fd: result, address: peer.address, port: peer.port, family: peer.family } : { fd: result })
+        return
+      }
+    }
+  }
+
+  /** Decodes a `struct statx` from staging memory. */
+  #readStatx(at: number, bigint: boolean): Statx<number> | Statx<bigint> {
+    const view = this.#slabView
+    const u32 = (offset: number): number => view.getUint32(at + offset, true)
+    const u64 = (offset: number): bigint => view.getBigUint64(at + offset, true)
+    const device = (major: number, minor: number): bigint =>
+      ((BigInt(major & 0xfffff000) << 32n) | (BigInt(major & 0xfff) << 8n) | (BigInt(minor & 0xffffff00) << 12n) | BigInt(minor & 0xff))
+    const nanos = (offset: number): bigint => view.getBigInt64(at + offset, true) * 1_000_000_000n + BigInt(view.getUint32(at + offset + 8, true))
+    const millis = (offset: number): number => Number(view.getBigInt64(at + offset, true)) * 1000 + view.getUint32(at + offset + 8, true) / 1e6
+    const mask = u32(0)
+    const fields = {
+      dev: device(u32(136), u32(140)),
+      ino: u64(32),
+      mode: BigInt(view.getUint16(at + 28, true)),
+      nlink: BigInt(u32(16)),
+      uid: BigInt(u32(20)),
+      gid: BigInt(u32(24)),
+      rdev: device(u32(128), u32(132)),
+      size: u64(40),
+      blksize: BigInt(u32(4)),
+      blocks: u64(48),
+      attributes: u64(8),
+    }
+    const hasBirth = (mask & STATX_BTIME) !== 0
+    if (bigint) {
+      const ns = { atimeNs: nanos(64), birthtimeNs: hasBirth ? nanos(80) : 0n, ctimeNs: nanos(96), mtimeNs: nanos(112) }
+      return {
+        mask,
+        ...fields,
+        atimeMs: ns.atimeNs / 1_000_000n,
+        mtimeMs: ns.mtimeNs / 1_000_000n,
+        ctimeMs: ns.ctimeNs / 1_000_000n,
+        birthtimeMs: ns.birthtimeNs / 1_000_000n,
+        ...ns,
+      }
+    }
+    return {
+      mask,
+      dev: Number(fields.dev),
+      ino: Number(fields.ino),
+      mode: Number(fields.mode),
+      nlink: Number(fields.nlink),
+      uid: Number(fields.uid),
+      gid: Number(fields.gid),
+      rdev: Number(fields.rdev),
+      size: Number(fields.size),
+      blksize: Number(fields.blksize),
+      blocks: Number(fields.blocks),
+      attributes: Number(fields.attributes),
+      atimeMs: millis(64),
+      mtimeMs: millis(112),
+      ctimeMs: millis(96),
+      birthtimeMs: hasBirth ? millis(80) : 0,
+    }
+  }
+}
+
+let threadRing: Ring | null = null
+
+/**
+ * This thread's default ring, made on first use (each worker thread has its own). It is idle-safe:
+ * it never holds the process open when nothing is in flight.
+ */
+export function defaultRing(): Ring {
+  if (threadRing === null || threadRing.closed) threadRing = new Ring()
+  return threadRing
+}
