@@ -1,0 +1,235 @@
+// Misuse that must be harmless (issue 3): whatever JS does to a buffer, a ring, a worker or the
+// process while ops are in flight, nothing crashes or hangs, and the kernel never writes into
+// memory JS can still see after it gave it away. Runs on the backend RIO_URING_BACKEND names.
+import test from 'ava'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { once } from 'node:events'
+import { spawnSync } from 'node:child_process'
+import { Worker, MessageChannel } from 'node:worker_threads'
+import { fileURLToPath } from 'node:url'
+import { Ring } from 'rio-uring'
+import * as native from '../native/index.js'
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
+
+/** A connected pair: `fd` is a raw socket the ring owns, `peer` a node:net socket. */
+async function socketPair(t) {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const accepted = once(server, 'connection')
+  const fd = native.socketCreate(4, false)
+  t.true(fd >= 0)
+  const ring = t.context.ring
+  await ring.connect(fd, server.address().port, '127.0.0.1')
+  const [peer] = await accepted
+  t.teardown(() => {
+    peer.destroy()
+    server.close()
+    try { fs.closeSync(fd) } catch {}
+  })
+  return { fd, peer }
+}
+
+test.beforeEach((t) => {
+  t.context.ring = new Ring()
+})
+
+test.afterEach.always(async (t) => {
+  await t.context.ring.close()
+})
+
+test('the suite runs on the backend it was asked for', (t) => {
+  t.is(t.context.ring.backend, process.env.RIO_URING_BACKEND ?? t.context.ring.backend)
+})
+
+test('a read target that was collected while its recv was in flight is never written into', async (t) => {
+  const { ring } = t.context
+  const { fd, peer } = await socketPair(t)
+  // Only the ring holds the targets; make garbage and collect it.
+  const pending = []
+  for (let i = 0; i < 8; i++) pending.push(ring.recv(fd, new Uint8Array(64 * 1024)))
+  for (let i = 0; i < 5; i++) globalThis.gc()
+  const marker = Buffer.alloc(8 * 1024, 0xab)
+  peer.write(marker)
+  const received = await Promise.race(pending)
+  t.true(received > 0)
+  // Memory handed out after the collection holds no trace of the bytes received.
+  const fresh = Array.from({ length: 64 }, () => Buffer.allocUnsafe(64 * 1024))
+  t.false(fresh.some((b) => b.includes(0xab) && b.indexOf(marker.subarray(0, 64)) !== -1))
+})
+
+test('a write sends what the buffer held when it was called, whatever happens to the buffer after', async (t) => {
+  const { ring } = t.context
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const fd = fs.openSync(path.join(dir, 'f'), 'w+')
+  t.teardown(() => fs.closeSync(fd))
+  const small = Buffer.alloc(4096, 1)
+  const large = Buffer.alloc(1 << 20, 2)
+  const writes = [ring.writeAt(fd, small, 0), ring.writeAt(fd, large, 4096)]
+  small.fill(9)
+  large.fill(9)
+  t.deepEqual(await Promise.all(writes), [4096, 1 << 20])
+  const back = fs.readFileSync(path.join(dir, 'f'))
+  t.true(back.subarray(0, 4096).equals(Buffer.alloc(4096, 1)))
+  t.true(back.subarray(4096).equals(Buffer.alloc(1 << 20, 2)))
+})
+
+for (const [how, detach] of [
+  ['structuredClone with a transfer list', (ab) => structuredClone(ab, { transfer: [ab] })],
+  ['postMessage with a transfer list', (ab) => {
+    const { port1, port2 } = new MessageChannel()
+    port1.postMessage(ab, [ab])
+    const received = port2.receiveMessageOnPort ? null : null
+    port1.close()
+    port2.close()
+    return received
+  }],
+  ...(typeof ArrayBuffer.prototype.transfer === 'function' ? [['ArrayBuffer.prototype.transfer', (ab) => ab.transfer()]] : []),
+]) {
+  for (const size of [4096, 256 * 1024]) {
+    test(`a read into a buffer detached (${how}) while in flight rejects and writes nothing (${size} bytes)`, async (t) => {
+      const { ring } = t.context
+      const { fd, peer } = await socketPair(t)
+      const target = new Uint8Array(size)
+      const reading = ring.recv(fd, target)
+      const moved = detach(target.buffer)
+      t.is(target.byteLength, 0)
+      peer.write(Buffer.alloc(1024, 0xcd))
+      const error = await t.throwsAsync(reading)
+      t.is(error.code, 'ERR_INVALID_STATE')
+      t.regex(error.message, /detached/)
+      if (moved) t.true(new Uint8Array(moved).every((b) => b === 0))
+      // The ring is unharmed.
+      await ring.nop()
+      t.is(ring.stats().inFlight, 0)
+    })
+  }
+}
+
+test('two concurrent reads into the same buffer each deliver whole data', async (t) => {
+  const { ring } = t.context
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'f')
+  fs.writeFileSync(file, Buffer.concat([Buffer.alloc(4096, 1), Buffer.alloc(4096, 2)]))
+  const fd = fs.openSync(file, 'r')
+  t.teardown(() => fs.closeSync(fd))
+  const shared = Buffer.alloc(4096)
+  t.deepEqual(await Promise.all([ring.readAt(fd, shared, 0), ring.readAt(fd, shared, 4096)]), [4096, 4096])
+  t.true(shared.equals(Buffer.alloc(4096, 1)) || shared.equals(Buffer.alloc(4096, 2)))
+})
+
+test('closing a ring with ops in flight settles every op and frees the ring', async (t) => {
+  const ring = new Ring()
+  const { fd } = await socketPair({ ...t, context: { ring } })
+  const ops = [
+    ring.recv(fd, Buffer.alloc(100)),
+    ring.recv(fd, Buffer.alloc(1 << 20)),
+    ring.timeout(60_000),
+    ring.nop(),
+  ]
+  const settled = Promise.allSettled(ops)
+  const started = Date.now()
+  await ring.close()
+  const results = await settled
+  t.true(Date.now() - started < 10_000)
+  // The nop either ran before the close or was cancelled before it started.
+  t.true(results[3].status === 'fulfilled' || results[3].reason.code === 'ECANCELED')
+  for (const result of results.slice(0, 3)) {
+    t.is(result.status, 'rejected')
+    t.is(result.reason.code, 'ECANCELED')
+  }
+  const error = await t.throwsAsync(ring.nop())
+  t.is(error.code, 'ERR_INVALID_STATE')
+})
+
+test('an fd closed while its recv is in flight settles the recv without crashing', async (t) => {
+  const { ring } = t.context
+  const { fd, peer } = await socketPair(t)
+  const reading = ring.recv(fd, Buffer.alloc(100))
+  await ring.nop()
+  fs.closeSync(fd)
+  peer.end()
+  peer.destroy()
+  // Whether the kernel still finishes the recv (0 bytes at end of stream) or it fails with EBADF or
+  // is cancelled when the ring closes, it settles.
+  const outcome = await Promise.race([
+    reading.then((n) => `resolved ${n}`, (e) => `rejected ${e.code}`),
+    new Promise((resolve) => setTimeout(resolve, 2000, 'pending')),
+  ])
+  if (outcome === 'pending') {
+    await ring.close()
+    t.regex(await reading.then(() => 'resolved', (e) => `rejected ${e.code}`), /rejected ECANCELED|resolved/)
+  } else {
+    t.regex(outcome, /resolved 0|rejected (EBADF|ECONNRESET|ENOTSOCK)/)
+  }
+})
+
+test('terminating workers with ops in flight neither crashes nor leaks rings', async (t) => {
+  const fdCount = () => fs.readdirSync('/proc/self/fd').length
+  const source = `
+    const { Ring } = require(${JSON.stringify(root)})
+    const { parentPort } = require('node:worker_threads')
+    const fs = require('node:fs')
+    const ring = new Ring()
+    const fd = fs.openSync(${JSON.stringify(path.join(root, 'package.json'))}, 'r')
+    for (let i = 0; i < 200; i++) ring.readAt(fd, Buffer.alloc(4096), 0)
+    for (let i = 0; i < 50; i++) ring.timeout(60000)
+    ring.nop().then(() => parentPort.postMessage('busy'))
+  `
+  const before = fdCount()
+  for (let round = 0; round < 10; round++) {
+    const worker = new Worker(source, { eval: true })
+    const [message] = await once(worker, 'message')
+    t.is(message, 'busy')
+    await worker.terminate()
+  }
+  // A worker's ring (its io_uring fd and eventfd) is gone with the worker.
+  t.true(fdCount() <= before + 2, `fds before ${before}, after ${fdCount()}`)
+  await t.context.ring.nop()
+})
+
+function runChild(source) {
+  return spawnSync(process.execPath, ['-e', source], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env },
+  })
+}
+
+test('process.exit with ops in flight exits cleanly', (t) => {
+  const child = runChild(`
+    const { Ring } = require(${JSON.stringify(root)})
+    const ring = new Ring()
+    for (let i = 0; i < 100; i++) ring.timeout(60000)
+    ring.nop().then(() => { console.log('exiting'); process.exit(7) })
+  `)
+  t.is(child.stderr, '')
+  t.is(child.stdout.trim(), 'exiting')
+  t.is(child.status, 7)
+})
+
+test('ops in flight keep the process alive until they complete; an idle ring does not', (t) => {
+  const child = runChild(`
+    const { Ring } = require(${JSON.stringify(root)})
+    const ring = new Ring()
+    const started = Date.now()
+    ring.timeout(300).then(() => console.log('timer fired after', Date.now() - started >= 250))
+  `)
+  t.is(child.stderr, '')
+  t.is(child.stdout.trim(), 'timer fired after true')
+  t.is(child.status, 0)
+
+  const idle = runChild(`
+    const { Ring } = require(${JSON.stringify(root)})
+    const ring = new Ring()
+    ring.nop().then(() => console.log('done'))
+  `)
+  t.is(idle.stdout.trim(), 'done')
+  t.is(idle.status, 0)
+})
