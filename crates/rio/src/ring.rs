@@ -407,9 +407,27 @@ impl Inner {
     }
 
     fn cancel_locked(&self, state: &mut State, user_data: u64) -> io::Result<()> {
-        if let Some(queued) = state.backlog.iter_mut().find(|queued| queued.user_data == user_data) {
-            queued.cancelled = true;
-            return self.pump(state, false);
+        if let Some(position) = state.backlog.iter().position(|queued| queued.user_data == user_data) {
+            // The head of a whole chain still waiting for room completes now: marking it and waiting
+            // for room could wait forever when the engine is full of ops that wait on sockets or
+            // timers. An op later in a chain, or in a chain still open, depends on the ops before
+            // it, so it stays marked and fails when its chain reaches the engine.
+            let heads_chain = position == 0 || !state.backlog[position - 1].ordering.links();
+            let chain_len = state.backlog.iter().skip(position).position(|queued| !queued.ordering.links()).map(|last| last + 1);
+            let Some(chain_len) = chain_len.filter(|_| heads_chain) else {
+                state.backlog[position].cancelled = true;
+                return self.pump(state, false);
+            };
+            // As in `push_chain`: a failed `Link` fails the rest of its chain, a `HardLink` does not.
+            let failed = if state.backlog[position].ordering == Ordering::Link { chain_len } else { 1 };
+            let mut wakers = Vec::new();
+            let removed: Vec<Queued> = state.backlog.drain(position..position + failed).collect();
+            for queued in removed {
+                Self::complete_locked(state, queued.user_data, -libc::ECANCELED, &mut wakers);
+            }
+            self.reaped.notify_all();
+            wakers.into_iter().for_each(Waker::wake);
+            return Ok(());
         }
         match state.in_flight.get_mut(user_data) {
             Some(slot) if slot.result.is_none() => {

@@ -7,8 +7,8 @@ mod common;
 use std::io;
 use std::time::{Duration, Instant};
 
-use common::{each_backend, tcp_pair};
-use rio::Ops;
+use common::{each_backend, each_backend_with, tcp_pair, CloseOnPanic};
+use rio::{Config, Ops, Ordering, Rio};
 
 /// Far longer than any test runs: an op waiting this long only ends by cancellation.
 const NEVER: Duration = Duration::from_secs(600);
@@ -33,6 +33,7 @@ fn cancelled_recv_completes_with_ecanceled_and_leaves_the_socket_usable() {
     each_backend(|ring, _| {
         let (mut client, server) = tcp_pair();
         let recv = ring.recv(&server, vec![0u8; 64]);
+        let _guard = CloseOnPanic(ring);
         assert!(!recv.is_done(), "nothing was sent: the recv waits");
         recv.cancel().expect("cancel");
         let (result, buf) = recv.wait();
@@ -50,6 +51,7 @@ fn cancelled_timeout_completes_with_ecanceled_at_once() {
     each_backend(|ring, _| {
         let started = Instant::now();
         let timer = ring.timeout(NEVER);
+        let _guard = CloseOnPanic(ring);
         timer.cancel().expect("cancel");
         assert_cancelled(timer.wait(), "the timer");
         assert!(started.elapsed() < NEVER / 2, "the cancel ended the wait");
@@ -61,6 +63,7 @@ fn ring_cancel_by_user_data_stops_that_op_only() {
     each_backend(|ring, _| {
         let cancelled = ring.timeout(NEVER);
         let kept = ring.timeout(Duration::from_millis(20));
+        let _guard = CloseOnPanic(ring);
         ring.cancel(cancelled.user_data().expect("submitted")).expect("cancel");
         assert_cancelled(cancelled.wait(), "the targeted timer");
         kept.wait().expect("the other timer fires normally");
@@ -86,6 +89,7 @@ fn close_cancels_pending_ops_and_refuses_new_ones() {
         let (_client, server) = tcp_pair();
         let recv = ring.recv(&server, vec![0u8; 64]);
         let timer = ring.timeout(NEVER);
+        let _guard = CloseOnPanic(ring);
         ring.close().expect("close");
         assert_cancelled(recv.wait().0, "the pending recv");
         assert_cancelled(timer.wait(), "the pending timer");
@@ -96,5 +100,89 @@ fn close_cancels_pending_ops_and_refuses_new_ones() {
         assert_eq!(result.expect_err("refused").kind(), io::ErrorKind::BrokenPipe);
         assert_eq!(buf, [7, 7, 7], "a refused op gives its buffer back untouched");
         assert_eq!(ring.stats().in_flight, 0);
+    });
+}
+
+/// Fills the ring's engine with recvs that wait for data nobody sends.
+fn fill_with_waiting_recvs<'a>(ring: &'a Rio, socket: &'a std::net::TcpStream) -> Vec<rio::Completion<'a, rio::BufResult<usize, Vec<u8>>>> {
+    let waiting: Vec<_> = (0..ring.capacity()).map(|_| ring.recv(socket, vec![0u8; 8])).collect();
+    ring.submit_all().expect("submit_all");
+    waiting
+}
+
+#[test]
+fn cancelling_an_op_still_waiting_for_room_completes_it_at_once() {
+    each_backend_with(Config { depth: 1, ..Default::default() }, |ring, _| {
+        let (_client, server) = tcp_pair();
+        let waiting = fill_with_waiting_recvs(ring, &server);
+        let queued = ring.timeout(NEVER);
+        let _guard = CloseOnPanic(ring);
+        assert_eq!(ring.stats().backlog, 1, "the ring is full: the timer waits for room");
+        queued.cancel().expect("cancel");
+        // Before the fix this waited for room, which the recvs never free.
+        assert_cancelled(queued.wait(), "the timer waiting for room");
+        ring.close().expect("close");
+        for recv in waiting {
+            assert_cancelled(recv.wait().0, "a recv in the full ring");
+        }
+    });
+}
+
+#[test]
+fn cancelling_the_head_of_a_waiting_link_chain_fails_the_chain_and_a_hard_link_does_not() {
+    // Depth 2: chains of two fit.
+    each_backend_with(Config { depth: 2, ..Default::default() }, |ring, _| {
+        let (_client, server) = tcp_pair();
+        let waiting = fill_with_waiting_recvs(ring, &server);
+        let linked_head = ring.ordered(Ordering::Link).timeout(NEVER);
+        let linked_tail = ring.nop();
+        let hard_head = ring.ordered(Ordering::HardLink).timeout(NEVER);
+        let hard_tail = ring.nop();
+        let _guard = CloseOnPanic(ring);
+        assert_eq!(ring.stats().backlog, 4);
+        linked_head.cancel().expect("cancel");
+        assert_cancelled(linked_head.wait(), "the head of the Link chain");
+        assert_cancelled(linked_tail.wait(), "the rest of the Link chain");
+        hard_head.cancel().expect("cancel");
+        assert_cancelled(hard_head.wait(), "the head of the HardLink chain");
+        assert_eq!(ring.stats().backlog, 1, "the rest of the HardLink chain still waits for room");
+
+        ring.close().expect("close");
+        assert_cancelled(hard_tail.wait().map(drop), "the rest of the HardLink chain, cancelled by close");
+        for recv in waiting {
+            assert_cancelled(recv.wait().0, "a recv in the full ring");
+        }
+    });
+}
+
+#[test]
+fn close_of_a_full_ring_cancels_every_op_in_it() {
+    // On io_uring the cancel's own completion comes on top of a full completion queue, which
+    // overflows: the ring must still collect every completion.
+    each_backend_with(Config { depth: 1, ..Default::default() }, |ring, _| {
+        let (_client, server) = tcp_pair();
+        let waiting = fill_with_waiting_recvs(ring, &server);
+        let _guard = CloseOnPanic(ring);
+        ring.close().expect("close");
+        for recv in waiting {
+            assert_cancelled(recv.wait().0, "a recv in the full ring");
+        }
+        assert_eq!(ring.stats().in_flight, 0);
+    });
+}
+
+#[test]
+fn cancelling_an_op_waiting_for_a_pool_thread_completes_it_at_once() {
+    // One pool thread, busy with a recv nobody answers: on threads the timer queues behind it.
+    each_backend_with(Config { max_threads: 1, ..Default::default() }, |ring, _| {
+        let (_client, server) = tcp_pair();
+        let busy = ring.recv(&server, vec![0u8; 8]);
+        let queued = ring.timeout(NEVER);
+        let _guard = CloseOnPanic(ring);
+        ring.submit_all().expect("submit_all");
+        queued.cancel().expect("cancel");
+        assert_cancelled(queued.wait(), "the timer queued behind a busy thread");
+        busy.cancel().expect("cancel");
+        assert_cancelled(busy.wait().0, "the recv");
     });
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
-use common::{each_backend, pattern, tcp_pair, temp_file};
+use common::{each_backend, pattern, tcp_pair, temp_file, CloseOnPanic};
 use rio::Ops;
 
 /// Wakes a parked thread: the smallest executor there is.
@@ -59,6 +59,7 @@ fn pending_completion_is_woken_when_its_op_completes() {
     each_backend(|ring, _| {
         let (mut client, server) = tcp_pair();
         let mut recv = pin!(ring.recv(&server, vec![0u8; 16]));
+        let _guard = CloseOnPanic(ring);
         let waker = waker();
         assert!(recv.as_mut().poll(&mut Context::from_waker(&waker)).is_pending(), "nothing was sent yet");
 
@@ -73,6 +74,7 @@ fn is_done_turns_true_once_the_op_completes() {
     each_backend(|ring, _| {
         let (mut client, server) = tcp_pair();
         let recv = ring.recv(&server, vec![0u8; 16]);
+        let _guard = CloseOnPanic(ring);
         assert!(!recv.is_done(), "nothing was sent yet");
         client.write_all(b"x").expect("std write");
         while !recv.is_done() {

@@ -5,7 +5,7 @@ mod common;
 
 use std::net::{Shutdown, SocketAddr, TcpListener, UdpSocket};
 
-use common::each_backend;
+use common::{each_backend, CloseOnPanic};
 use rio::Ops;
 use socket2::{Domain, Socket, Type};
 
@@ -18,6 +18,7 @@ fn tcp_accept_connect_send_recv_and_shutdown_carry_a_conversation() {
 
         // The accept waits in the ring until the connect arrives.
         let accepting = ring.accept(&listener);
+        let _guard = CloseOnPanic(ring);
         ring.connect(&client, addr).wait().expect("connect");
         let (server, peer) = accepting.wait().expect("accept");
         let client_addr = client.local_addr().expect("client addr").as_socket();
@@ -37,6 +38,7 @@ fn tcp_accept_connect_send_recv_and_shutdown_carry_a_conversation() {
 
         // A recv waiting when the peer shuts down its side completes with 0: end of stream.
         let waiting = ring.recv(&server, vec![0u8; 64]);
+        let _guard = CloseOnPanic(ring);
         ring.shutdown(&client, Shutdown::Write).wait().expect("shutdown");
         let (received, _) = waiting.wait();
         assert_eq!(received.expect("recv after the peer's shutdown"), 0);
@@ -70,6 +72,7 @@ fn udp_send_to_and_recv_from_keep_datagrams_and_addresses() {
 
         // The first recv_from is waiting before anything is sent.
         let first = ring.recv_from(&b, vec![0u8; 64]);
+        let _guard = CloseOnPanic(ring);
         let (sent, _) = ring.send_to(&a, b"first".to_vec(), b_addr).wait();
         assert_eq!(sent.expect("send_to"), 5);
         let (sent, _) = ring.send_to(&a, b"second datagram".to_vec(), b_addr).wait();

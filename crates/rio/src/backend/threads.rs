@@ -150,6 +150,8 @@ impl ThreadsEngine {
     /// Cancels an op: 0 when it will complete with ECANCELED, -EALREADY when it is inside a
     /// syscall that cannot be interrupted, -ENOENT when there is no such op.
     pub fn cancel(&self, target: u64) -> i32 {
+        // Into the queue first, where `Pool::cancel` can take an op out while it waits for a thread.
+        self.flush();
         self.pool.cancel(target)
     }
 
@@ -208,7 +210,30 @@ impl CancelToken {
 
 impl Pool {
     fn cancel(&self, target: u64) -> i32 {
-        let token = self.work.lock().unwrap().cancel_tokens.get(&target).cloned();
+        let mut work = self.work.lock().unwrap();
+        // The head of a chain still waiting for a thread completes now: with every thread blocked
+        // on a socket or a timer, marking it and waiting for a thread could wait forever. As in
+        // `run_chain`, a failed `Link` fails the rest of its chain, a `HardLink` does not.
+        let queued = work.queue.iter().position(|chain| chain.ops.first().is_some_and(|op| op.user_data == target));
+        if let Some(index) = queued {
+            let chain = &mut work.queue[index];
+            let failed = if chain.ops[0].ordering == Ordering::Link { chain.ops.len() } else { 1 };
+            let removed: Vec<ChainOp> = chain.ops.drain(..failed).collect();
+            chain.drain = chain.ops.iter().any(|op| op.ordering == Ordering::Drain);
+            if chain.ops.is_empty() {
+                work.queue.remove(index);
+            }
+            for op in &removed {
+                work.cancel_tokens.remove(&op.user_data);
+            }
+            drop(work);
+            for op in removed {
+                self.post(op.user_data, -libc::ECANCELED);
+            }
+            return 0;
+        }
+        let token = work.cancel_tokens.get(&target).cloned();
+        drop(work);
         match token {
             Some(token) => token.cancel(),
             None => -libc::ENOENT,
@@ -273,10 +298,15 @@ impl Pool {
                 broken = true;
             }
             self.work.lock().unwrap().cancel_tokens.remove(&user_data);
-            self.done.lock().unwrap().push((user_data, result));
-            self.done_changed.notify_all();
-            signal(self.eventfd);
+            self.post(user_data, result);
         }
+    }
+
+    /// Posts a completion where io_uring would: the done list and the ring's eventfd.
+    fn post(&self, user_data: u64, result: i32) {
+        self.done.lock().unwrap().push((user_data, result));
+        self.done_changed.notify_all();
+        signal(self.eventfd);
     }
 
     /// Makes the syscall `op` stands for and returns what the kernel would put in the CQE.

@@ -121,16 +121,34 @@ impl UringEngine {
     }
 
     pub fn drain(&self, complete: &mut dyn FnMut(u64, i32)) {
-        // SAFETY: the ring core's lock is held, so this is the only CompletionQueue handle.
-        let mut queue = unsafe { self.ring.completion_shared() };
+        let mut entered = false;
         loop {
-            queue.sync();
-            if queue.is_empty() {
-                break;
+            let mut drained = 0;
+            {
+                // SAFETY: the ring core's lock is held, so this is the only CompletionQueue handle.
+                let mut queue = unsafe { self.ring.completion_shared() };
+                loop {
+                    queue.sync();
+                    if queue.is_empty() {
+                        break;
+                    }
+                    for cqe in &mut queue {
+                        drained += 1;
+                        complete(cqe.user_data(), cqe.result());
+                    }
+                }
             }
-            for cqe in &mut queue {
-                complete(cqe.user_data(), cqe.result());
+            // The CQEs of internal cancels come on top of the ops the core lets in, so a full ring
+            // that cancels overflows its completion queue. The kernel keeps the extra CQEs until an
+            // io_uring_enter with GETEVENTS (which `submit` makes when it sees the overflow flag);
+            // without one, a close() of a full ring waited forever for them.
+            // SAFETY: the ring core's lock is held, so this is the only SubmissionQueue handle.
+            let overflowed = unsafe { self.ring.submission_shared() }.cq_overflow();
+            // An enter that moved nothing means the kernel cannot flush now: the next reap retries.
+            if !overflowed || (entered && drained == 0) || self.flush().is_err() {
+                return;
             }
+            entered = true;
         }
     }
 

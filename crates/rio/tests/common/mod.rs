@@ -58,6 +58,19 @@ pub fn each_backend_with(config: Config, test: impl Fn(&Rio, Backend)) {
     }
 }
 
+/// Closes the ring if the test panics while it lives. Declare it after completions that only end
+/// by cancellation: it drops first, so their destructors (which wait for the kernel) see them
+/// cancelled and the test fails instead of hanging.
+pub struct CloseOnPanic<'a>(pub &'a Rio);
+
+impl Drop for CloseOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.close();
+        }
+    }
+}
+
 /// A file in a fresh temp dir (removed with the `TempDir`), opened for reading and writing.
 pub fn temp_file(contents: &[u8]) -> (tempfile::TempDir, std::fs::File) {
     let dir = tempfile::tempdir().expect("a temp dir");
