@@ -71,3 +71,35 @@ fn link_chain_longer_than_the_ring_is_refused_and_the_ring_goes_on() {
         ring.nop().wait().expect("the next op, after the chain was flushed");
     });
 }
+
+#[test]
+fn ops_from_many_threads_on_a_small_ring_all_complete_in_place() {
+    each_backend_with(depth_4(), |ring, _| {
+        let (_dir, file) = temp_file(b"");
+        let (threads, rounds, batch, block) = (8usize, 25usize, 10usize, 32usize);
+        std::thread::scope(|scope| {
+            for thread in 0..threads {
+                let file = &file;
+                scope.spawn(move || {
+                    for round in 0..rounds {
+                        // A batch in flight at once from each thread: 80 ops against room for 8.
+                        let writes: Vec<_> = (0..batch)
+                            .map(|i| {
+                                let block_index = (thread * rounds + round) * batch + i;
+                                ring.write_at(file, pattern(block_index as u8, block), (block_index * block) as u64)
+                            })
+                            .collect();
+                        for write in writes {
+                            assert_eq!(write.wait().0.expect("write"), block, "thread {thread} round {round}");
+                        }
+                    }
+                });
+            }
+        });
+        let blocks = threads * rounds * batch;
+        let expected: Vec<u8> = (0..blocks).flat_map(|i| pattern(i as u8, block)).collect();
+        assert_eq!(contents(&file), expected);
+        let stats = ring.stats();
+        assert_eq!((stats.submitted, stats.completed, stats.in_flight), (blocks as u64, blocks as u64, 0));
+    });
+}

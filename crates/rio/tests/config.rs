@@ -77,6 +77,33 @@ fn profile_gives_latencies_per_op_kind_in_stats() {
 }
 
 #[test]
+fn print_profile_on_drop_prints_the_histograms_to_stderr() {
+    const TEST_NAME: &str = "print_profile_on_drop_prints_the_histograms_to_stderr";
+    if common::is_child_of(TEST_NAME) {
+        // The child: its stderr is what the parent reads.
+        for backend in backends() {
+            let ring = common::start(Config { backend, print_profile_on_drop: true, ..Default::default() });
+            for _ in 0..7 {
+                ring.nop().wait().expect("nop");
+            }
+            eprintln!("dropping the {} ring", backend.name());
+        }
+        return;
+    }
+    let (_, stderr) = common::rerun_as_child(TEST_NAME);
+    for backend in backends() {
+        let after_drop = stderr
+            .split_once(&format!("dropping the {} ring", backend.name()))
+            .unwrap_or_else(|| panic!("the child ran the {} ring:\n{stderr}", backend.name()))
+            .1;
+        let report = after_drop.split("dropping the").next().unwrap_or_default();
+        assert!(report.contains("rio latency profile"), "{}: a report on drop:\n{stderr}", backend.name());
+        let nop_row = report.lines().find(|line| line.starts_with("Nop")).unwrap_or_else(|| panic!("a Nop row:\n{report}"));
+        assert_eq!(nop_row.split_whitespace().nth(1), Some("7"), "{}: 7 nops counted: {nop_row}", backend.name());
+    }
+}
+
+#[test]
 fn without_profile_stats_have_no_latencies() {
     each_backend_with(Config::default(), |ring, _| {
         ring.nop().wait().expect("nop");

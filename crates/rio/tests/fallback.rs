@@ -3,40 +3,26 @@
 //! the child, `Backend::Auto` starts on threads and works, and `Backend::IoUring` fails with an
 //! error that names seccomp and the `threads` way out.
 
+mod common;
+
 use std::io;
-use std::process::Command;
 
 use rio::{Backend, Config, IoUringUnavailable, Ops};
 
-/// Set in the child's environment: run the checks under seccomp instead of spawning.
-const CHILD_ENV: &str = "RIO_TEST_SECCOMP_CHILD";
 /// This test's name, for the child's `--exact` filter.
 const TEST_NAME: &str = "auto_falls_back_to_threads_when_seccomp_refuses_io_uring";
-/// What the child prints when every check passed, so the parent knows the test really ran there.
+/// What the child prints when every check passed, so the parent knows the checks really ran there.
 const CHILD_PASSED: &str = "seccomp child: every check passed";
 
 #[test]
 fn auto_falls_back_to_threads_when_seccomp_refuses_io_uring() {
-    if std::env::var_os(CHILD_ENV).is_some() {
+    if common::is_child_of(TEST_NAME) {
         checks_under_seccomp();
         println!("{CHILD_PASSED}");
         return;
     }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // libtest's own flags, so the child runs exactly this test whether the parent runs under
-    // `cargo test` or `cargo nextest`.
-    let output = Command::new(exe)
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .output()
-        .expect("running the test binary as a child");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the seccomp child failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", output.status);
-    assert!(
-        stdout.contains(CHILD_PASSED) && stdout.contains("1 passed"),
-        "the child did not run the checks:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
-    );
+    let (stdout, stderr) = common::rerun_as_child(TEST_NAME);
+    assert!(stdout.contains(CHILD_PASSED), "the child did not run the checks:\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
 }
 
 /// Makes `io_uring_setup` fail with EPERM in every thread of this process, now and later.

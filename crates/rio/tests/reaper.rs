@@ -4,10 +4,16 @@
 
 mod common;
 
+use std::future::Future;
+use std::io::Write as _;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
-use common::{contents, each_backend_with, temp_file};
+use common::{contents, each_backend_with, tcp_pair, temp_file, CloseOnPanic};
 use rio::{Config, IoFd, Ops, Ordering, RawOp, Ready, Reaper, Rio};
 
 fn external() -> Config {
@@ -84,5 +90,40 @@ fn blocking_waits_work_without_a_reaper_and_keep_raw_completions_for_reap() {
         // This wait reaps for itself, and may reap the raw nop's completion on the way.
         ring.timeout(Duration::from_millis(20)).wait().expect("a blocking wait reaps for itself");
         assert_eq!(reap_until(ring, 1), [Ready { tag: 42, result: 0 }]);
+    });
+}
+
+/// Records that it was woken.
+#[derive(Default)]
+struct WokenFlag(AtomicBool);
+
+impl Wake for WokenFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, AtomicOrdering::SeqCst);
+    }
+}
+
+#[test]
+fn reap_wakes_the_tasks_awaiting_completions() {
+    each_backend_with(external(), |ring, _| {
+        let (mut client, server) = tcp_pair();
+        let woken = Arc::new(WokenFlag::default());
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut recv = pin!(ring.recv(&server, vec![0u8; 16]));
+        let _guard = CloseOnPanic(ring);
+        assert!(recv.as_mut().poll(&mut cx).is_pending(), "nothing was sent yet");
+
+        client.write_all(b"for the task").expect("std write");
+        // What the binding's poller does: wait for the eventfd, then reap. Nothing else reaps here.
+        while !woken.0.load(AtomicOrdering::SeqCst) {
+            assert!(readable(ring.eventfd(), Duration::from_secs(10)), "the eventfd became readable");
+            ring.reap(&mut Vec::new());
+        }
+        let (received, buf) = match recv.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("woken but still pending"),
+        };
+        assert_eq!(&buf[..received.expect("recv")], b"for the task");
     });
 }

@@ -7,6 +7,7 @@
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::process::Command;
 
 use rio::{Backend, Config, Rio};
 
@@ -105,4 +106,32 @@ pub fn tcp_pair() -> (TcpStream, TcpStream) {
     let client = TcpStream::connect(listener.local_addr().expect("local addr")).expect("connect");
     let (server, _) = listener.accept().expect("accept");
     (client, server)
+}
+
+/// Set in a child's environment to the name of the test it runs as the child of.
+const CHILD_ENV: &str = "RIO_TEST_CHILD";
+
+/// Whether this process is the child that `rerun_as_child(test)` started.
+pub fn is_child_of(test: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|name| name == test)
+}
+
+/// Runs this test binary again with only `test` (libtest's own flags, so it works whether the
+/// parent runs under `cargo test` or `cargo nextest`), marked as its child. Fails unless the child
+/// ran that one test and it passed; gives the child's stdout and stderr.
+pub fn rerun_as_child(test: &str) -> (String, String) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test)
+        .output()
+        .expect("running the test binary as a child");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "the child running {test} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status
+    );
+    (stdout, stderr)
 }
