@@ -126,6 +126,17 @@ const enum Settle {
   Accept,
   /** Nothing, once the timer has expired (the kernel reports that as ETIME). */
   Timer,
+  /** One read of a `readBatch`: copy the data, count it in the batch. */
+  BatchRead,
+}
+
+/** A `readBatch` in flight: one promise for many reads. */
+interface Batch {
+  remaining: number
+  results: number[]
+  error: Error | null
+  resolve: (results: number[]) => void
+  reject: (error: Error) => void
 }
 
 const { SLOT_BYTES, STATX_OFFSET, DESCRIPTOR_FIELDS, HEADER_INTS } = native
@@ -243,6 +254,7 @@ export class Ring {
   readonly #descriptors: Float64Array
   readonly #completions: Int32Array
   readonly #slab: Buffer
+  readonly #slabBuffer: ArrayBuffer
   readonly #slabView: DataView
   readonly #slots: number
   readonly #free: number[] = []
@@ -258,6 +270,8 @@ export class Ring {
   readonly #path: (string | undefined)[] = []
   readonly #dest: (string | undefined)[] = []
   readonly #abort: (AbortHook | undefined)[] = []
+  readonly #batch: (Batch | null)[] = []
+  readonly #batchIndex: Int32Array
   readonly #waiting: Waiting[] = []
   #inFlight = 0
   #closed = false
@@ -286,10 +300,12 @@ export class Ring {
     this.#completions = new Int32Array(control, HEADER_INTS * 4 + slots * DESCRIPTOR_FIELDS * 8, slots * 2)
     const slab = this.#native.slab() as ArrayBuffer
     this.#slab = Buffer.from(slab)
+    this.#slabBuffer = slab
     this.#slabView = new DataView(slab)
     this.#settle = new Uint8Array(slots)
     this.#big = new Uint8Array(slots)
     this.#orphan = new Uint8Array(slots)
+    this.#batchIndex = new Int32Array(slots)
     // Lowest slots first, so a light load keeps reusing the same few pages of staging memory.
     for (let slot = slots - 1; slot >= 0; slot--) this.#free.push(slot)
     this.#resolve.length = slots
@@ -362,6 +378,69 @@ export class Ring {
     if (at instanceof Error) return Promise.reject(at)
     const joined = views.length === 1 ? views[0] : Buffer.concat(views)
     return this.#submit(native.OpCode.Write, Settle.Count, 'write', fd, null, joined, joined.byteLength, at, 0, 0, options)
+  }
+
+  /**
+   * Many reads in one call: `buffers[i]` is filled from `positions[i]` of `fd`. One promise for the
+   * batch, resolving to the bytes read into each buffer; if any read fails, it rejects with the
+   * first failure once every read has finished. Cheaper per read than `readAt`: no promise each.
+   */
+  readBatch(fd: number, buffers: readonly ArrayBufferView[], positions: ArrayLike<number | bigint>, options?: OpOptions): Promise<number[]> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    if (this.#closed) return Promise.reject(invalidState('the ring is closed'))
+    const views = this.#viewsOf(buffers)
+    if (views instanceof Error) return Promise.reject(views)
+    if (positions == null || typeof positions.length !== 'number') return Promise.reject(invalidArgType('positions', 'an array of numbers', positions))
+    if (positions.length !== views.length) {
+      return Promise.reject(invalidArgValue('positions', positions.length, `must have one position per buffer (${views.length})`))
+    }
+    const at: number[] = new Array(views.length)
+    for (let i = 0; i < views.length; i++) {
+      const position = positionOf(positions[i])
+      if (position instanceof Error) return Promise.reject(position)
+      if (views[i].byteLength > SLOT_BYTES) return Promise.reject(outOfRange('buffers[i].byteLength', `<= ${SLOT_BYTES} in a batch`, views[i].byteLength))
+      at[i] = position
+    }
+    if (options !== undefined && options.signal !== undefined) {
+      return Promise.reject(invalidArgValue('options.signal', options.signal, 'is not supported by readBatch'))
+    }
+    const ordering = options?.ordering ?? 0
+    if (views.length === 0) return Promise.resolve([])
+    return new Promise((resolve, reject) => {
+      const batch: Batch = { remaining: views.length, results: new Array(views.length), error: null, resolve, reject }
+      this.#inFlight += views.length
+      this.#startBatch(batch, fd, views, at, ordering, 0)
+    })
+  }
+
+  /** Queues the reads of a batch from `first` on, waiting for slots when they run out. */
+  #startBatch(batch: Batch, fd: number, views: Uint8Array[], positions: number[], ordering: number, first: number): void {
+    for (let i = first; i < views.length; i++) {
+      const slot = this.#waiting.length === 0 ? this.#free.pop() : undefined
+      if (slot === undefined) {
+        this.#waiting.push({
+          start: () => this.#startBatch(batch, fd, views, positions, ordering, i),
+          cancel: (error) => {
+            const unstarted = views.length - i
+            this.#inFlight -= unstarted
+            batch.error ??= error
+            batch.remaining -= unstarted
+            if (batch.remaining === 0) batch.reject(batch.error)
+          },
+        })
+        return
+      }
+      this.#settle[slot] = Settle.BatchRead
+      this.#big[slot] = 0
+      this.#target[slot] = views[i]
+      this.#syscall[slot] = 'read'
+      this.#path[slot] = undefined
+      this.#dest[slot] = undefined
+      this.#batch[slot] = batch
+      this.#batchIndex[slot] = i
+      this.#queue(native.OpCode.Read, slot, fd, views[i].byteLength, positions[i], ordering, 0, 0)
+    }
   }
 
   /** `fsync(2)`: the file's data and metadata reach stable storage. */
@@ -694,6 +773,24 @@ export class Ring {
     }
     if (op === native.OpCode.Statx && path === undefined) length = 0
 
+    this.#inFlight++
+    this.#queue(op, slot, fd, length, position, ordering, a, b)
+    this.#settle[slot] = settle
+    this.#big[slot] = big
+    this.#target[slot] = target
+    this.#syscall[slot] = syscall
+    this.#path[slot] = path?.text
+    this.#dest[slot] = dest?.text
+    const promise = new Promise((resolve, reject) => {
+      this.#resolve[slot] = resolve
+      this.#reject[slot] = reject
+    })
+    if (signal !== undefined) this.#watchAbort(slot, signal)
+    return promise
+  }
+
+  /** Writes an op's descriptor into the control block, for the addon's next flush. */
+  #queue(op: number, slot: number, fd: number, length: number, position: number, ordering: number, a: number, b: number): void {
     const header = this.#header
     const queued = header[H_QUEUED]
     const d = queued * DESCRIPTOR_FIELDS
@@ -707,21 +804,8 @@ export class Ring {
     descriptors[d + D_ARG_A] = a
     descriptors[d + D_ARG_B] = b
     header[H_QUEUED] = queued + 1
-    header[H_IN_FLIGHT] = ++this.#inFlight
+    header[H_IN_FLIGHT] = this.#inFlight
     if (header[H_REFED] === 0) this.#native.ref()
-
-    this.#settle[slot] = settle
-    this.#big[slot] = big
-    this.#target[slot] = target
-    this.#syscall[slot] = syscall
-    this.#path[slot] = path?.text
-    this.#dest[slot] = dest?.text
-    const promise = new Promise((resolve, reject) => {
-      this.#resolve[slot] = resolve
-      this.#reject[slot] = reject
-    })
-    if (signal !== undefined) this.#watchAbort(slot, signal)
-    return promise
   }
 
   /** Writes a NUL-terminated path at `offset + at`; the offset just past the NUL, or -1 if too long. */
@@ -793,6 +877,10 @@ export class Ring {
       this.#free.push(slot)
       return
     }
+    if (this.#settle[slot] === Settle.BatchRead) {
+      this.#finishBatchRead(slot, target as Uint8Array, result)
+      return
+    }
     if (result === -ETIME && this.#settle[slot] === Settle.Timer) result = 0
     if (result < 0) {
       if (big === 1) this.#native.finishBig(slot, null, 0)
@@ -809,7 +897,9 @@ export class Ring {
           intact = this.#native.finishBig(slot, view, result)
         } else {
           intact = view.byteLength >= result
-          if (intact && result > 0) view.set(this.#slab.subarray(offset, offset + result))
+          // A fresh Uint8Array over the slab is the cheapest source for `set` (a Buffer subarray
+          // goes through Buffer's species constructor).
+          if (intact && result > 0) view.set(new Uint8Array(this.#slabBuffer, offset, result))
         }
         this.#free.push(slot)
         if (intact) resolve(result)
@@ -866,6 +956,25 @@ export class Ring {
         resolve(peer ? { fd: result, address: peer.address, port: peer.port, family: peer.family } : { fd: result })
         return
       }
+    }
+  }
+
+  #finishBatchRead(slot: number, view: Uint8Array, result: number): void {
+    const batch = this.#batch[slot]!
+    this.#batch[slot] = null
+    const index = this.#batchIndex[slot]
+    if (result < 0) {
+      batch.error ??= systemError(-result, 'read')
+    } else if (view.byteLength < result) {
+      batch.error ??= detachedError('read')
+    } else {
+      if (result > 0) view.set(new Uint8Array(this.#slabBuffer, slot * SLOT_BYTES, result))
+      batch.results[index] = result
+    }
+    this.#free.push(slot)
+    if (--batch.remaining === 0) {
+      if (batch.error) batch.reject(batch.error)
+      else batch.resolve(batch.results)
     }
   }
 
