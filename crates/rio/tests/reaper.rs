@@ -83,6 +83,22 @@ fn raw_errors_arrive_as_negative_errno() {
 }
 
 #[test]
+fn raw_cancel_op_stops_its_target() {
+    each_backend_with(external(), |ring, _| {
+        let never = io_uring::types::Timespec::new().sec(600);
+        let timer = RawOp::Timeout { duration: &never, nanos: 600 * 1_000_000_000 };
+        // SAFETY: `never` outlives both ops: they are reaped below before it drops (and on a panic
+        // the ring, dropped first, cancels and waits for them).
+        let user_data = unsafe { ring.submit_raw(timer, Ordering::None, 1) }.expect("submit_raw timeout");
+        ring.submit_all().expect("submit_all");
+        // SAFETY: a cancel op points at no memory.
+        unsafe { ring.submit_raw(RawOp::Cancel { target: user_data }, Ordering::None, 2) }.expect("submit_raw cancel");
+        ring.submit_all().expect("submit_all");
+        assert_eq!(reap_until(ring, 2), [Ready { tag: 1, result: -libc::ECANCELED }, Ready { tag: 2, result: 0 }]);
+    });
+}
+
+#[test]
 fn blocking_waits_work_without_a_reaper_and_keep_raw_completions_for_reap() {
     each_backend_with(external(), |ring, _| {
         // SAFETY: a nop touches no memory.
