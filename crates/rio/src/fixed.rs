@@ -210,7 +210,8 @@ unsafe impl IoBufMut for FixedBuf {
     }
 }
 
-/// A file registered with the ring. Ops on it name its slot instead of its descriptor.
+/// A file registered with the ring. Ops on it name its slot instead of its descriptor (on another
+/// ring, which has its own slots, they use the descriptor).
 pub struct FixedFile {
     ring: Arc<Inner>,
     index: u32,

@@ -51,8 +51,9 @@ fn external_reaper_gets_raw_completions_through_the_eventfd() {
             offset: 0,
             buf_index: None,
         };
-        // SAFETY: `data` and `file` outlive the op: both are dropped only after `reap_until` has
-        // reported its completion (or, on a panic, after the ring, which waits for the kernel).
+        let _guard = CloseOnPanic(ring);
+        // SAFETY: `data` and `file` outlive the op: they drop after `reap_until` has reported its
+        // completion, or on a panic after `_guard` has waited for it.
         unsafe {
             ring.submit_raw(write, Ordering::None, 7).expect("submit_raw write");
             ring.submit_raw(RawOp::Nop, Ordering::None, 8).expect("submit_raw nop");
@@ -75,7 +76,9 @@ fn raw_errors_arrive_as_negative_errno() {
         let read_only = std::fs::File::open(dir.path().join("data")).expect("open read-only");
         let data = [1u8; 4];
         let write = RawOp::Write { fd: IoFd::raw(read_only.as_raw_fd()), buf: data.as_ptr(), len: 4, offset: 0, buf_index: None };
-        // SAFETY: `data` and `read_only` outlive the op (reaped below, before either drops).
+        let _guard = CloseOnPanic(ring);
+        // SAFETY: `data` and `read_only` outlive the op: reaped below before either drops, or on a
+        // panic waited for by `_guard`.
         unsafe { ring.submit_raw(write, Ordering::None, 1) }.expect("submit_raw");
         ring.submit_all().expect("submit_all");
         assert_eq!(reap_until(ring, 1), [Ready { tag: 1, result: -libc::EBADF }]);
@@ -87,8 +90,9 @@ fn raw_cancel_op_stops_its_target() {
     each_backend_with(external(), |ring, _| {
         let never = io_uring::types::Timespec::new().sec(600);
         let timer = RawOp::Timeout { duration: &never, nanos: 600 * 1_000_000_000 };
-        // SAFETY: `never` outlives both ops: they are reaped below before it drops (and on a panic
-        // the ring, dropped first, cancels and waits for them).
+        let _guard = CloseOnPanic(ring);
+        // SAFETY: `never` outlives the timer: reaped below before it drops, or on a panic cancelled
+        // and waited for by `_guard`.
         let user_data = unsafe { ring.submit_raw(timer, Ordering::None, 1) }.expect("submit_raw timeout");
         ring.submit_all().expect("submit_all");
         // SAFETY: a cancel op points at no memory.

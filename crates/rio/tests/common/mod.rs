@@ -59,15 +59,17 @@ pub fn each_backend_with(config: Config, test: impl Fn(&Rio, Backend)) {
     }
 }
 
-/// Closes the ring if the test panics while it lives. Declare it after completions that only end
-/// by cancellation: it drops first, so their destructors (which wait for the kernel) see them
-/// cancelled and the test fails instead of hanging.
+/// If the test panics while it lives: closes the ring (cancelling every op) and waits until no op
+/// is in flight. Declare it after completions that only end by cancellation, and after memory that
+/// raw ops point into: it drops first, so the test fails instead of hanging in a completion's
+/// destructor, and the kernel is done with that memory before it is freed.
 pub struct CloseOnPanic<'a>(pub &'a Rio);
 
 impl Drop for CloseOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let _ = self.0.close();
+            self.0.wait_idle();
         }
     }
 }
