@@ -444,6 +444,29 @@ test('open with numeric flags and a mode creates the file exclusively', async (t
   t.is(again.code, 'EEXIST')
 })
 
+test('open passes O_DIRECT through, and aligned IO of 4 KiB and 1 MiB works on the O_DIRECT fd', async (t) => {
+  const ring = openRing(t)
+  const { O_RDWR, O_CREAT, O_DIRECT } = fs.constants
+  const file = path.join(tempDir(t), 'direct')
+  let fd
+  try {
+    fd = await ring.open(file, O_RDWR | O_CREAT | O_DIRECT, 0o600)
+  } catch (error) {
+    if (error.code === 'EINVAL') return t.pass('the temp dir file system refuses O_DIRECT')
+    throw error
+  }
+  t.teardown(() => closeQuietly(fd))
+  const flags = Number.parseInt(/^flags:\s+(\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))[1], 8)
+  t.true((flags & O_DIRECT) !== 0, `fdinfo flags ${flags.toString(8)} lack O_DIRECT`)
+  for (const size of [4096, 1 * MiB]) {
+    const data = pattern(size, size)
+    t.is(await ring.writeAt(fd, data, size), size)
+    const back = Buffer.alloc(size)
+    t.is(await ring.readAt(fd, back, size), size)
+    t.true(back.equals(data), `${size} bytes read back differ`)
+  }
+})
+
 test('open accepts a file URL and a Buffer path', async (t) => {
   const ring = openRing(t)
   const file = path.join(tempDir(t), 'named')
