@@ -103,3 +103,24 @@ fn ops_from_many_threads_on_a_small_ring_all_complete_in_place() {
         assert_eq!((stats.submitted, stats.completed, stats.in_flight), (blocks as u64, blocks as u64, 0));
     });
 }
+
+#[test]
+fn ops_waiting_on_sockets_do_not_starve_file_ops_of_threads() {
+    // Many more idle recvs than the threads backend's thread limit: each one blocks a thread, but
+    // lends its place in the pool, so a file read behind them still runs at once.
+    common::each_backend_with(Config { max_threads: 2, depth: 64, ..Config::default() }, |ring, _| {
+        let pairs: Vec<_> = (0..20).map(|_| common::tcp_pair()).collect();
+        let pending: Vec<_> = pairs.iter().map(|(_, server)| ring.recv(server, vec![0u8; 16])).collect();
+        let _close = common::CloseOnPanic(ring);
+        ring.submit_all().unwrap();
+        let (_dir, file) = common::temp_file(b"behind the sockets");
+        let (read, buf) = ring.read_at(&file, vec![0u8; 18], 0).wait();
+        assert_eq!(read.unwrap(), 18);
+        assert_eq!(&buf, b"behind the sockets");
+        for ((client, _), recv) in pairs.iter().zip(pending) {
+            use std::io::Write as _;
+            (&*client).write_all(b"x").unwrap();
+            assert_eq!(recv.wait().0.unwrap(), 1);
+        }
+    });
+}

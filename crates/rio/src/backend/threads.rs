@@ -5,7 +5,10 @@
 //! is queued or while it waits for a socket, a pipe or a timer. Completions go to a list and the
 //! ring's eventfd, exactly where io_uring would post them.
 //!
-//! Pool threads are started as work arrives, up to `max_threads`, and stop when the ring drops.
+//! Pool threads are started as work arrives, up to `max_threads` running at once. A thread that
+//! blocks waiting for a socket, a pipe or a timer lends its place: it stops counting against the
+//! limit while it waits, so ten thousand idle connections never starve a file read. Threads beyond
+//! the limit that stay idle for a while exit; the rest stop when the ring drops.
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -19,12 +22,15 @@ pub(crate) struct ThreadsEngine {
     pool: Arc<Pool>,
     /// Ops pushed since the last flush, as chains (the last one may still be open).
     unflushed: Mutex<Vec<Chain>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-    max_threads: usize,
 }
+
+/// How long a thread beyond `max_threads` stays when it has nothing to do.
+const SURPLUS_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Pool {
     work: Mutex<Work>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    max_threads: usize,
     work_changed: Condvar,
     done: Mutex<Vec<(u64, i32)>>,
     /// Notified when `done` gains a completion (for blocking waits without a reaper thread).
@@ -37,6 +43,10 @@ struct Work {
     queue: VecDeque<Chain>,
     running: usize,
     idle: usize,
+    /// Threads alive.
+    live: usize,
+    /// Threads blocked waiting for readiness or a timer: they do not count against the limit.
+    waiting: usize,
     drain_running: bool,
     shutdown: bool,
     /// Every op that has not completed, for cancellation.
@@ -86,14 +96,14 @@ impl ThreadsEngine {
         ThreadsEngine {
             pool: Arc::new(Pool {
                 work: Mutex::new(Work::default()),
+                threads: Mutex::new(Vec::new()),
+                max_threads: config.max_threads,
                 work_changed: Condvar::new(),
                 done: Mutex::new(Vec::new()),
                 done_changed: Condvar::new(),
                 eventfd,
             }),
             unflushed: Mutex::new(Vec::new()),
-            threads: Mutex::new(Vec::new()),
-            max_threads: config.max_threads,
         }
     }
 
@@ -115,22 +125,9 @@ impl ThreadsEngine {
         if chains.is_empty() {
             return;
         }
-        let mut work = self.pool.work.lock().unwrap();
-        work.queue.extend(chains);
-        let wanted = work.queue.len().saturating_sub(work.idle);
-        drop(work);
+        self.pool.work.lock().unwrap().queue.extend(chains);
         self.pool.work_changed.notify_all();
-        let mut threads = self.threads.lock().unwrap();
-        for _ in 0..wanted.min(self.max_threads - threads.len().min(self.max_threads)) {
-            let pool = self.pool.clone();
-            let spawned = std::thread::Builder::new().name("rio-threads".into()).spawn(move || pool.serve());
-            match spawned {
-                Ok(handle) => threads.push(handle),
-                // Out of threads: the ones already running work through the queue.
-                Err(_) if !threads.is_empty() => break,
-                Err(error) => panic!("rio: cannot start a pool thread: {error}"),
-            }
-        }
+        self.pool.spawn_if_needed();
     }
 
     pub fn drain(&self, complete: &mut dyn FnMut(u64, i32)) {
@@ -167,7 +164,8 @@ impl Drop for ThreadsEngine {
     fn drop(&mut self) {
         self.pool.work.lock().unwrap().shutdown = true;
         self.pool.work_changed.notify_all();
-        for handle in self.threads.get_mut().unwrap().drain(..) {
+        let threads = std::mem::take(&mut *self.pool.threads.lock().unwrap());
+        for handle in threads {
             let _ = handle.join();
         }
     }
@@ -208,7 +206,61 @@ impl CancelToken {
     }
 }
 
+/// What a pool thread needs while it runs one op.
+struct OpContext<'a> {
+    pool: &'a Arc<Pool>,
+    token: &'a CancelToken,
+    /// The thread's own eventfd, which cancellation writes to interrupt a wait.
+    wake: RawFd,
+}
+
+/// A pool thread's place, lent while it blocks (see the module docs).
+struct LentPlace<'a>(&'a Arc<Pool>);
+
+impl Drop for LentPlace<'_> {
+    fn drop(&mut self) {
+        self.0.work.lock().unwrap().waiting -= 1;
+    }
+}
+
 impl Pool {
+    /// Starts threads for queued chains that no idle thread will take, within the limit (threads
+    /// blocked on readiness not counted).
+    fn spawn_if_needed(self: &Arc<Pool>) {
+        let mut threads = self.threads.lock().unwrap();
+        let mut work = self.work.lock().unwrap();
+        let unserved = work.queue.len().saturating_sub(work.idle);
+        let room = self.max_threads.saturating_sub(work.live - work.waiting);
+        let wanted = unserved.min(room);
+        if wanted == 0 {
+            return;
+        }
+        work.live += wanted;
+        drop(work);
+        threads.retain(|handle| !handle.is_finished());
+        for started in 0..wanted {
+            let pool = self.clone();
+            let spawned = std::thread::Builder::new().name("rio-threads".into()).spawn(move || pool.serve());
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(error) => {
+                    self.work.lock().unwrap().live -= wanted - started;
+                    // Out of threads: the ones already running work through the queue.
+                    assert!(!threads.is_empty(), "rio: cannot start a pool thread: {error}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stops counting this thread against the limit until the guard drops, starting a
+    /// replacement if queued work would otherwise wait.
+    fn lend_place(self: &Arc<Pool>) -> LentPlace<'_> {
+        self.work.lock().unwrap().waiting += 1;
+        self.spawn_if_needed();
+        LentPlace(self)
+    }
+
     fn cancel(&self, target: u64) -> i32 {
         let mut work = self.work.lock().unwrap();
         // The head of a chain still waiting for a thread completes now: with every thread blocked
@@ -273,15 +325,21 @@ impl Pool {
                 return Some(chain);
             }
             if work.shutdown && work.queue.is_empty() {
+                work.live -= 1;
                 return None;
             }
             work.idle += 1;
-            work = self.work_changed.wait(work).unwrap();
+            let (guard, waited) = self.work_changed.wait_timeout(work, SURPLUS_IDLE).unwrap();
+            work = guard;
             work.idle -= 1;
+            if waited.timed_out() && work.live - work.waiting > self.max_threads && work.queue.is_empty() {
+                work.live -= 1;
+                return None;
+            }
         }
     }
 
-    fn run_chain(&self, chain: Chain, wake: RawFd) {
+    fn run_chain(self: &Arc<Pool>, chain: Chain, wake: RawFd) {
         let mut broken = false;
         for ChainOp { op, user_data, ordering, token } in chain.ops {
             let result = if broken {
@@ -289,7 +347,7 @@ impl Pool {
             } else {
                 let phase = if waits_for_readiness(&op) { Phase::Waiting } else { Phase::Running };
                 if token.start(phase, wake) {
-                    self.execute(&op, &token, wake)
+                    self.execute(&op, &OpContext { pool: self, token: &token, wake })
                 } else {
                     -libc::ECANCELED
                 }
@@ -310,7 +368,7 @@ impl Pool {
     }
 
     /// Makes the syscall `op` stands for and returns what the kernel would put in the CQE.
-    fn execute(&self, op: &RawOp, token: &CancelToken, wake: RawFd) -> i32 {
+    fn execute(&self, op: &RawOp, cx: &OpContext<'_>) -> i32 {
         use libc::{POLLIN, POLLOUT};
         // SAFETY (for every syscall below): the pointers in `op` are valid for the lengths given
         // until this op's completion is reaped (the RawOp contract), which happens only after this
@@ -320,28 +378,28 @@ impl Pool {
                 RawOp::Nop => 0,
                 RawOp::Read { fd, buf, len, offset, .. } => {
                     if offset == CURRENT_POSITION {
-                        retry_when_ready(fd.raw, POLLIN, token, wake, || libc::read(fd.raw, buf.cast(), len as usize) as i32)
+                        retry_when_ready(fd.raw, POLLIN, cx, || libc::read(fd.raw, buf.cast(), len as usize) as i32)
                     } else {
                         cvt(libc::pread(fd.raw, buf.cast(), len as usize, offset as i64) as i32)
                     }
                 }
                 RawOp::Write { fd, buf, len, offset, .. } => {
                     if offset == CURRENT_POSITION {
-                        retry_when_ready(fd.raw, POLLOUT, token, wake, || libc::write(fd.raw, buf.cast(), len as usize) as i32)
+                        retry_when_ready(fd.raw, POLLOUT, cx, || libc::write(fd.raw, buf.cast(), len as usize) as i32)
                     } else {
                         cvt(libc::pwrite(fd.raw, buf.cast(), len as usize, offset as i64) as i32)
                     }
                 }
                 RawOp::Readv { fd, iov, iov_count, offset } => {
                     if offset == CURRENT_POSITION {
-                        retry_when_ready(fd.raw, POLLIN, token, wake, || libc::readv(fd.raw, iov, iov_count as i32) as i32)
+                        retry_when_ready(fd.raw, POLLIN, cx, || libc::readv(fd.raw, iov, iov_count as i32) as i32)
                     } else {
                         cvt(libc::preadv(fd.raw, iov, iov_count as i32, offset as i64) as i32)
                     }
                 }
                 RawOp::Writev { fd, iov, iov_count, offset } => {
                     if offset == CURRENT_POSITION {
-                        retry_when_ready(fd.raw, POLLOUT, token, wake, || libc::writev(fd.raw, iov, iov_count as i32) as i32)
+                        retry_when_ready(fd.raw, POLLOUT, cx, || libc::writev(fd.raw, iov, iov_count as i32) as i32)
                     } else {
                         cvt(libc::pwritev(fd.raw, iov, iov_count as i32, offset as i64) as i32)
                     }
@@ -361,24 +419,24 @@ impl Pool {
                 }
                 RawOp::MkdirAt { dir, path, mode } => cvt(libc::mkdirat(dir, path, mode)),
                 RawOp::Accept { fd, addr, addr_len, flags } => {
-                    retry_when_ready(fd.raw, POLLIN, token, wake, || libc::accept4(fd.raw, addr, addr_len, flags | libc::SOCK_NONBLOCK) )
+                    retry_when_ready(fd.raw, POLLIN, cx, || libc::accept4(fd.raw, addr, addr_len, flags | libc::SOCK_NONBLOCK) )
                         .and_then_blocking(fd.raw)
                 }
-                RawOp::Connect { fd, addr, addr_len } => connect(fd.raw, addr, addr_len, token, wake),
-                RawOp::Send { fd, buf, len, flags } => retry_when_ready(fd.raw, POLLOUT, token, wake, || {
+                RawOp::Connect { fd, addr, addr_len } => connect(fd.raw, addr, addr_len, cx),
+                RawOp::Send { fd, buf, len, flags } => retry_when_ready(fd.raw, POLLOUT, cx, || {
                     libc::send(fd.raw, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as i32
                 }),
-                RawOp::Recv { fd, buf, len, flags } => retry_when_ready(fd.raw, POLLIN, token, wake, || {
+                RawOp::Recv { fd, buf, len, flags } => retry_when_ready(fd.raw, POLLIN, cx, || {
                     libc::recv(fd.raw, buf.cast(), len as usize, flags | libc::MSG_DONTWAIT) as i32
                 }),
-                RawOp::SendMsg { fd, msg, flags } => retry_when_ready(fd.raw, POLLOUT, token, wake, || {
+                RawOp::SendMsg { fd, msg, flags } => retry_when_ready(fd.raw, POLLOUT, cx, || {
                     libc::sendmsg(fd.raw, msg, flags as i32 | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as i32
                 }),
-                RawOp::RecvMsg { fd, msg, flags } => retry_when_ready(fd.raw, POLLIN, token, wake, || {
+                RawOp::RecvMsg { fd, msg, flags } => retry_when_ready(fd.raw, POLLIN, cx, || {
                     libc::recvmsg(fd.raw, msg, flags as i32 | libc::MSG_DONTWAIT) as i32
                 }),
                 RawOp::Shutdown { fd, how } => cvt(libc::shutdown(fd.raw, how)),
-                RawOp::Timeout { nanos, .. } => timeout(nanos, token, wake),
+                RawOp::Timeout { nanos, .. } => timeout(nanos, cx),
                 RawOp::Cancel { target } => self.cancel(target),
             }
         }
@@ -445,7 +503,8 @@ fn signal(eventfd: RawFd) {
 }
 
 /// Waits until `fd` has `events` or the op is cancelled; `Err` carries the op's result.
-fn wait_ready(fd: RawFd, events: i16, token: &CancelToken, wake: RawFd, timeout_ms: i32) -> Result<bool, i32> {
+fn wait_ready(fd: RawFd, events: i16, cx: &OpContext<'_>, timeout_ms: i32) -> Result<bool, i32> {
+    let OpContext { token, wake, .. } = *cx;
     let mut fds = [
         libc::pollfd { fd, events, revents: 0 },
         libc::pollfd { fd: wake, events: libc::POLLIN, revents: 0 },
@@ -456,7 +515,13 @@ fn wait_ready(fd: RawFd, events: i16, token: &CancelToken, wake: RawFd, timeout_
         }
         let watched = if fd < 0 { &mut fds[1..] } else { &mut fds[..] };
         // SAFETY: `watched` is a live array of pollfds of the length given.
-        let ready = unsafe { libc::poll(watched.as_mut_ptr(), watched.len() as _, timeout_ms) };
+        let mut ready = unsafe { libc::poll(watched.as_mut_ptr(), watched.len() as _, 0) };
+        if ready == 0 && timeout_ms != 0 {
+            // Not ready: this thread will block, so it lends its place in the pool meanwhile.
+            let _lent = cx.pool.lend_place();
+            // SAFETY: as above.
+            ready = unsafe { libc::poll(watched.as_mut_ptr(), watched.len() as _, timeout_ms) };
+        }
         if ready < 0 && errno() == libc::EINTR {
             continue;
         }
@@ -474,9 +539,9 @@ fn wait_ready(fd: RawFd, events: i16, token: &CancelToken, wake: RawFd, timeout_
     }
 }
 
-fn retry_when_ready(fd: RawFd, events: i16, token: &CancelToken, wake: RawFd, mut call: impl FnMut() -> i32) -> i32 {
+fn retry_when_ready(fd: RawFd, events: i16, cx: &OpContext<'_>, mut call: impl FnMut() -> i32) -> i32 {
     loop {
-        if let Err(result) = wait_ready(fd, events, token, wake, -1) {
+        if let Err(result) = wait_ready(fd, events, cx, -1) {
             return result;
         }
         let result = call();
@@ -490,7 +555,7 @@ fn retry_when_ready(fd: RawFd, events: i16, token: &CancelToken, wake: RawFd, mu
     }
 }
 
-fn connect(fd: RawFd, addr: *const libc::sockaddr, addr_len: libc::socklen_t, token: &CancelToken, wake: RawFd) -> i32 {
+fn connect(fd: RawFd, addr: *const libc::sockaddr, addr_len: libc::socklen_t, cx: &OpContext<'_>) -> i32 {
     // SAFETY: `addr` is valid for `addr_len` bytes (RawOp contract).
     let started = unsafe { libc::connect(fd, addr, addr_len) };
     if started == 0 {
@@ -500,7 +565,7 @@ fn connect(fd: RawFd, addr: *const libc::sockaddr, addr_len: libc::socklen_t, to
         libc::EINPROGRESS | libc::EAGAIN | libc::EINTR => {}
         error => return -error,
     }
-    if let Err(result) = wait_ready(fd, libc::POLLOUT, token, wake, -1) {
+    if let Err(result) = wait_ready(fd, libc::POLLOUT, cx, -1) {
         return result;
     }
     let mut error: i32 = 0;
@@ -514,7 +579,7 @@ fn connect(fd: RawFd, addr: *const libc::sockaddr, addr_len: libc::socklen_t, to
     }
 }
 
-fn timeout(nanos: u64, token: &CancelToken, wake: RawFd) -> i32 {
+fn timeout(nanos: u64, cx: &OpContext<'_>) -> i32 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_nanos(nanos);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -522,7 +587,7 @@ fn timeout(nanos: u64, token: &CancelToken, wake: RawFd) -> i32 {
             return -libc::ETIME;
         }
         let left_ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        if let Err(result) = wait_ready(-1, 0, token, wake, left_ms) {
+        if let Err(result) = wait_ready(-1, 0, cx, left_ms) {
             return result;
         }
     }
