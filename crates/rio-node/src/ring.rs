@@ -249,7 +249,7 @@ impl NativeRing {
     pub fn close(&self) -> napi::Result<()> {
         self.core.flush();
         if let Some(ring) = self.core.ring.borrow().as_ref() {
-            ring.close().map_err(to_napi_error)?;
+            ring.close_ring().map_err(to_napi_error)?;
         }
         Ok(())
     }

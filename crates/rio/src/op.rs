@@ -53,9 +53,20 @@ impl IoFd {
     }
 }
 
+mod sealed {
+    /// Only the crate decides what an op may target: an `AsFd` (which owns or borrows a live
+    /// descriptor) or a `FixedFile`. A safe impl returning an arbitrary fd number would let safe
+    /// code act on descriptors it does not own.
+    pub trait Sealed {}
+}
+
+impl<T: AsFd> sealed::Sealed for T {}
+impl sealed::Sealed for crate::FixedFile {}
+
 /// Anything an operation can target: every `AsFd` (files, sockets, `OwnedFd`), and
-/// [`FixedFile`](crate::FixedFile)s registered with the ring.
-pub trait AsIoFd {
+/// [`FixedFile`](crate::FixedFile)s registered with the ring. Sealed: it cannot be implemented
+/// outside rio.
+pub trait AsIoFd: sealed::Sealed {
     /// The descriptor to put in the operation.
     fn as_io_fd(&self) -> IoFd;
 

@@ -210,8 +210,9 @@ impl Rio {
     }
 
     /// Cancels every op in flight (see [`Rio::cancel`]) and refuses new ones with `BrokenPipe`.
-    /// Completions still arrive, and the ring still has to be dropped.
-    pub fn close(&self) -> io::Result<()> {
+    /// Completions still arrive, and the ring still has to be dropped. (Not `close`, which is the
+    /// op that closes a descriptor.)
+    pub fn close_ring(&self) -> io::Result<()> {
         let mut state = self.inner.lock();
         state.closed = true;
         self.inner.cancel_all_locked(&mut state)
@@ -239,7 +240,7 @@ impl Rio {
 
 impl Drop for Rio {
     fn drop(&mut self) {
-        let _ = self.close();
+        let _ = self.close_ring();
         self.wait_idle();
         {
             // Wait for the internal cancels too, so the kernel is done with everything.

@@ -90,7 +90,7 @@ fn close_cancels_pending_ops_and_refuses_new_ones() {
         let recv = ring.recv(&server, vec![0u8; 64]);
         let timer = ring.timeout(NEVER);
         let _guard = CloseOnPanic(ring);
-        ring.close().expect("close");
+        ring.close_ring().expect("close");
         assert_cancelled(recv.wait().0, "the pending recv");
         assert_cancelled(timer.wait(), "the pending timer");
 
@@ -121,7 +121,7 @@ fn cancelling_an_op_still_waiting_for_room_completes_it_at_once() {
         queued.cancel().expect("cancel");
         // Before the fix this waited for room, which the recvs never free.
         assert_cancelled(queued.wait(), "the timer waiting for room");
-        ring.close().expect("close");
+        ring.close_ring().expect("close");
         for recv in waiting {
             assert_cancelled(recv.wait().0, "a recv in the full ring");
         }
@@ -147,7 +147,7 @@ fn cancelling_the_head_of_a_waiting_link_chain_fails_the_chain_and_a_hard_link_d
         assert_cancelled(hard_head.wait(), "the head of the HardLink chain");
         assert_eq!(ring.stats().backlog, 1, "the rest of the HardLink chain still waits for room");
 
-        ring.close().expect("close");
+        ring.close_ring().expect("close");
         assert_cancelled(hard_tail.wait().map(drop), "the rest of the HardLink chain, cancelled by close");
         for recv in waiting {
             assert_cancelled(recv.wait().0, "a recv in the full ring");
@@ -163,7 +163,7 @@ fn close_of_a_full_ring_cancels_every_op_in_it() {
         let (_client, server) = tcp_pair();
         let waiting = fill_with_waiting_recvs(ring, &server);
         let _guard = CloseOnPanic(ring);
-        ring.close().expect("close");
+        ring.close_ring().expect("close");
         for recv in waiting {
             assert_cancelled(recv.wait().0, "a recv in the full ring");
         }

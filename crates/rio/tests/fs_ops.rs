@@ -21,7 +21,7 @@ fn openat_creates_a_file_the_ring_writes_and_statx_sees() {
 
         let by_fd = ring.statx_fd(&fd, libc::STATX_SIZE).wait().expect("statx_fd");
         assert_eq!(by_fd.stx_size, 12);
-        Ops::close(ring, fd).wait().expect("close");
+        ring.close(fd).wait().expect("close");
 
         let by_path = ring.statx(&path, 0, libc::STATX_SIZE | libc::STATX_MODE | libc::STATX_TYPE).wait().expect("statx");
         assert_eq!(by_path.stx_size, 12);
@@ -53,13 +53,11 @@ fn a_path_with_a_nul_byte_is_refused_before_it_reaches_the_kernel() {
     });
 }
 
-// `Rio::close()` (closing the ring) shadows the `close` op in method syntax on `&Rio`, hence
-// `Ops::close(ring, fd)` here; on a scope or `ordered(..)` it is `s.close(fd)`.
 #[test]
 fn close_closes_the_descriptor() {
     each_backend(|ring, _| {
         let (ours, mut peer) = UnixStream::pair().expect("a socket pair");
-        Ops::close(ring, OwnedFd::from(ours)).wait().expect("close");
+        ring.close(OwnedFd::from(ours)).wait().expect("close");
         let mut byte = [0u8; 1];
         assert_eq!(peer.read(&mut byte).expect("read from the peer"), 0, "the peer sees end of file once ours is closed");
     });

@@ -68,7 +68,7 @@ pub struct CloseOnPanic<'a>(pub &'a Rio);
 impl Drop for CloseOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let _ = self.0.close();
+            let _ = self.0.close_ring();
             self.0.wait_idle();
         }
     }
