@@ -4,9 +4,8 @@
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
-import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { pattern, tempDir } from './support.mjs'
+import { pattern, runProcess, tempDir } from './support.mjs'
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const tsxCli = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs')
@@ -14,98 +13,98 @@ const backend = process.env.RIO_URING_BACKEND || '(io_uring|threads)'
 
 /** Runs `examples/<name>.ts` with tsx; its exit status and output. */
 function runExample(name, args, { cwd = root, encoding = 'utf8' } = {}) {
-  return spawnSync(process.execPath, [tsxCli, path.join(root, 'examples', `${name}.ts`), ...args], { cwd, encoding, timeout: 90_000, maxBuffer: 64 << 20 })
+  return runProcess(process.execPath, [tsxCli, path.join(root, 'examples', `${name}.ts`), ...args], { cwd, encoding, timeoutMs: 90_000 })
 }
 
-test('`npx tsx examples/read-file.ts FILE` prints the file to stdout and a summary to stderr', (t) => {
+test('`npx tsx examples/read-file.ts FILE` prints the file to stdout and a summary to stderr', async (t) => {
   const file = path.join(tempDir(t), 'input')
   const contents = pattern(1_500_000, 11)
   fs.writeFileSync(file, contents)
-  const run = spawnSync('npx', ['tsx', 'examples/read-file.ts', file], { cwd: root, timeout: 90_000, maxBuffer: 64 << 20 })
+  const run = await runProcess('npx', ['tsx', 'examples/read-file.ts', file], { cwd: root, encoding: 'buffer', timeoutMs: 90_000 })
   t.is(run.status, 0, String(run.stderr))
   t.true(run.stdout.equals(contents), 'stdout differs from the file')
   t.regex(String(run.stderr), new RegExp(`^read-file: 1500000 bytes of ${file} in \\d+ reads .*\\(${backend} backend\\)\\n$`))
 })
 
-test('read-file copies an empty file and a file of an exact multiple of its chunk size', (t) => {
+test('read-file copies an empty file and a file of an exact multiple of its chunk size', async (t) => {
   const dir = tempDir(t)
   for (const size of [0, 8 * 256 * 1024]) {
     const file = path.join(dir, `size-${size}`)
     const contents = pattern(size, 12)
     fs.writeFileSync(file, contents)
-    const run = runExample('read-file', [file], { encoding: 'buffer' })
+    const run = await runExample('read-file', [file], { encoding: 'buffer' })
     t.is(run.status, 0, String(run.stderr))
     t.true(run.stdout.equals(contents), `stdout differs from the ${size}-byte file`)
     t.regex(String(run.stderr), new RegExp(`^read-file: ${size} bytes of `))
   }
 })
 
-test('read-file of a missing file exits 1 with the error, and without a file prints its usage', (t) => {
+test('read-file of a missing file exits 1 with the error, and without a file prints its usage', async (t) => {
   const missing = path.join(tempDir(t), 'missing')
-  const run = runExample('read-file', [missing])
+  const run = await runExample('read-file', [missing])
   t.is(run.status, 1)
   t.is(run.stdout, '')
   t.is(run.stderr, `read-file: ENOENT: no such file or directory, open '${missing}'\n`)
-  const usage = runExample('read-file', [])
+  const usage = await runExample('read-file', [])
   t.is(usage.status, 2)
   t.regex(usage.stderr, /^usage: npx tsx examples\/read-file\.ts <file>/)
 })
 
-test('`npx tsx examples/write-file.ts FILE TEXT...` writes the text durably and reports the size', (t) => {
+test('`npx tsx examples/write-file.ts FILE TEXT...` writes the text durably and reports the size', async (t) => {
   const file = path.join(tempDir(t), 'out.txt')
   fs.writeFileSync(file, 'previous contents that must be truncated')
-  const run = runExample('write-file', [file, 'hello,', 'ring'])
+  const run = await runExample('write-file', [file, 'hello,', 'ring'])
   t.is(run.status, 0, run.stderr)
   t.is(fs.readFileSync(file, 'utf8'), 'hello, ring\n')
   t.regex(run.stdout, new RegExp(`^write-file: wrote 12 bytes to ${file} and synced them; statx says the file holds 12 bytes \\(${backend} backend\\)\\n$`))
 })
 
-test('write-file without text writes its default line to a new file', (t) => {
+test('write-file without text writes its default line to a new file', async (t) => {
   const file = path.join(tempDir(t), 'new.txt')
-  const run = runExample('write-file', [file])
+  const run = await runExample('write-file', [file])
   t.is(run.status, 0, run.stderr)
   t.is(fs.readFileSync(file, 'utf8'), 'hello from io_uring\n')
   t.is(fs.statSync(file).mode & 0o777, 0o644 & ~process.umask())
 })
 
-test('write-file into a missing directory exits 1 with the error', (t) => {
+test('write-file into a missing directory exits 1 with the error', async (t) => {
   const file = path.join(tempDir(t), 'missing', 'out.txt')
-  const run = runExample('write-file', [file])
+  const run = await runExample('write-file', [file])
   t.is(run.status, 1)
   t.is(run.stderr, `write-file: ENOENT: no such file or directory, open '${file}'\n`)
 })
 
-test('`npx tsx examples/o-direct.ts 4 DIR` runs 4 linked O_DIRECT write→read pairs and removes its file', (t) => {
+test('`npx tsx examples/o-direct.ts 4 DIR` runs 4 linked O_DIRECT write→read pairs and removes its file', async (t) => {
   const dir = tempDir(t)
-  const run = runExample('o-direct', ['4', dir])
+  const run = await runExample('o-direct', ['4', dir])
   t.is(run.status, 0, run.stderr)
   t.regex(run.stdout, new RegExp(`^o-direct: 4 linked 1 MiB write→read pairs \\((O_DIRECT|buffered), ${backend} backend\\) in [\\d.]+ s: \\d+ MiB/s, every read matched its write\\n$`))
   if (run.stdout.includes('buffered')) t.regex(run.stderr, /refuses O_DIRECT/)
   t.deepEqual(fs.readdirSync(dir), [], 'the scratch file was left behind')
 })
 
-test('o-direct without DIR runs more pairs than one batch in a default directory', (t) => {
+test('o-direct without DIR runs more pairs than one batch in a default directory', async (t) => {
   const cwd = tempDir(t)
-  const run = runExample('o-direct', ['20'], { cwd })
+  const run = await runExample('o-direct', ['20'], { cwd })
   t.is(run.status, 0, run.stderr)
   t.regex(run.stdout, /^o-direct: 20 linked 1 MiB write→read pairs .*every read matched its write\n$/)
   t.deepEqual(fs.readdirSync(cwd), [])
 })
 
-test('o-direct rejects a PAIRS that is not a count', (t) => {
-  const run = runExample('o-direct', ['many'])
+test('o-direct rejects a PAIRS that is not a count', async (t) => {
+  const run = await runExample('o-direct', ['many'])
   t.is(run.status, 1)
   t.is(run.stderr, 'o-direct: PAIRS must be a count >= 1, got "many"\n')
 })
 
-test('the examples type-check against the package typings', (t) => {
+test('the examples type-check against the package typings', async (t) => {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   const files = fs.readdirSync(path.join(root, 'examples')).filter((name) => name.endsWith('.ts')).map((name) => path.join('examples', name))
   t.true(files.length >= 3)
-  const run = spawnSync(
+  const run = await runProcess(
     process.execPath,
     [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022', '--lib', 'es2023,esnext.disposable', '--types', 'node', '--skipLibCheck', ...files],
-    { cwd: root, encoding: 'utf8', timeout: 90_000 },
+    { cwd: root, timeoutMs: 90_000 },
   )
   t.is(run.status, 0, run.stdout + run.stderr)
 })

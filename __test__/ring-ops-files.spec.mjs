@@ -124,6 +124,20 @@ test('a file the ring wrote reads back identical through the ring', async (t) =>
   t.deepEqual(back, data)
 })
 
+test('writeAt and readAt at an offset past 4 GiB reach that offset', async (t) => {
+  const ring = openRing(t)
+  const { file, fd } = fileWith(t, Buffer.alloc(0))
+  const at = 5 * 1024 * MiB + 3
+  t.is(await ring.writeAt(fd, Buffer.from('far'), at), 3)
+  t.is(fs.statSync(file).size, at + 3)
+  const back = Buffer.alloc(3)
+  t.is(fs.readSync(fd, back, 0, 3, at), 3)
+  t.is(back.toString(), 'far')
+  back.fill(0)
+  t.is(await ring.readAt(fd, back, BigInt(at)), 3)
+  t.is(back.toString(), 'far')
+})
+
 // ---- the current position -------------------------------------------------------------------------
 
 for (const [name, current] of [['null', null], ['undefined', undefined], ['-1', -1], ['-1n', -1n]]) {
@@ -222,6 +236,18 @@ test('readvAt and writevAt at the current position move the file offset', async 
   t.is(Buffer.concat(parts).toString(), 'abc')
   t.is(await ring.readvAt(reader, parts, -1), 3)
   t.is(Buffer.concat(parts).toString(), 'def')
+})
+
+test('readvAt and writevAt take more buffers than IOV_MAX (1024)', async (t) => {
+  const ring = openRing(t)
+  const { file, fd } = fileWith(t, Buffer.alloc(0))
+  const data = pattern(3000, 4)
+  const singles = (bytes) => Array.from({ length: bytes.length }, (_, i) => bytes.subarray(i, i + 1))
+  t.is(await ring.writevAt(fd, singles(data), 0), 3000)
+  t.true(fs.readFileSync(file).equals(data))
+  const back = Buffer.alloc(3000)
+  t.is(await ring.readvAt(fd, singles(back), 0), 3000)
+  t.true(back.equals(data))
 })
 
 test('readvAt and writevAt of no buffers resolve to 0', async (t) => {

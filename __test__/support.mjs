@@ -6,6 +6,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { once } from 'node:events'
+import { spawn } from 'node:child_process'
 import { Ring } from 'rio-uring'
 import * as native from '../native/index.js'
 
@@ -137,4 +138,30 @@ export async function eventually(condition, timeoutMs = 5000) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
+}
+
+/**
+ * Runs `command` without blocking the event loop (other tests keep running meanwhile): its exit
+ * status, and stdout and stderr as strings (or Buffers with `encoding: 'buffer'`). A run still
+ * going after `timeoutMs` is killed and reported with `timedOut: true`.
+ */
+export function runProcess(command, args, { cwd, timeoutMs = 60_000, encoding = 'utf8' } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    const stdout = []
+    const stderr = []
+    child.stdout.on('data', (chunk) => stdout.push(chunk))
+    child.stderr.on('data', (chunk) => stderr.push(chunk))
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGKILL')
+    }, timeoutMs)
+    child.on('error', reject)
+    child.on('close', (status, signal) => {
+      clearTimeout(timer)
+      const text = (chunks) => (encoding === 'buffer' ? Buffer.concat(chunks) : Buffer.concat(chunks).toString(encoding))
+      resolve({ status, signal, timedOut, stdout: text(stdout), stderr: text(stderr) })
+    })
+  })
 }
