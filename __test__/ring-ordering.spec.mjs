@@ -106,6 +106,17 @@ test('a HardLink short read does not break the chain', async (t) => {
   t.is(await next, undefined)
 })
 
+test('a timeout linked to the next op delays it: the timer resolves, so the chain goes on', async (t) => {
+  // The timeout resolves (its expiry is its success), and Link promises the next op starts once
+  // this one succeeds: a sleep-then-act chain.
+  const ring = openRing(t)
+  const started = performance.now()
+  const [timer, next] = await Promise.allSettled([ring.timeout(50, { ordering: Link }), ring.nop()])
+  t.is(timer.status, 'fulfilled')
+  t.is(next.status, 'fulfilled', `the op linked after the timer: ${next.reason?.code}`)
+  t.true(performance.now() - started >= 49)
+})
+
 test('a Drain op starts only after every earlier op completed, and holds back later ops', async (t) => {
   const ring = openRing(t)
   const order = []
