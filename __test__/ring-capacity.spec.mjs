@@ -5,7 +5,7 @@
 import test from 'ava'
 import fs from 'node:fs'
 import { Ordering } from 'rio-uring'
-import { fileWith, openRing, pattern } from './support.mjs'
+import { eventually, fileWith, openRing, pattern } from './support.mjs'
 
 const BLOCK_BYTES = 4096
 
@@ -62,4 +62,43 @@ test('ops queued for a slot keep their order: writes to one offset end with the 
     await Promise.all(writes)
     t.is(fs.readFileSync(file, 'latin1'), 'w19')
   }
+})
+
+test('an op waiting for a slot rejects with AbortError as soon as its signal aborts', async (t) => {
+  const ring = openRing(t, { entries: 1 })
+  const controller = new AbortController()
+  // Two long timers hold both slots; the third op waits for one.
+  const timers = [ring.timeout(60_000, { signal: controller.signal }), ring.timeout(60_000, { signal: controller.signal })]
+  const waiting = ring.nop({ signal: controller.signal })
+  t.is(ring.stats().waiting, 1)
+  const aborted = performance.now()
+  controller.abort()
+  const errors = await Promise.all([...timers, waiting].map((promise) => promise.catch((error) => error)))
+  t.true(performance.now() - aborted < 5000, 'the waiting op settled only after a slot freed')
+  t.deepEqual(errors.map((error) => error.name), ['AbortError', 'AbortError', 'AbortError'])
+  await eventually(() => ring.stats().inFlight === 0)
+  t.is(ring.stats().waiting, 0)
+  t.is(await ring.nop(), undefined)
+})
+
+test('an op waiting for a slot rejects with AbortError while the ops ahead of it keep running', async (t) => {
+  const ring = openRing(t, { entries: 1 })
+  const controller = new AbortController()
+  // Settled (with ECANCELED) when the ring closes; caught now, so a failed assertion leaves no
+  // unhandled rejection behind.
+  const timers = [ring.timeout(60_000), ring.timeout(60_000)].map((timer) => timer.catch((error) => error))
+  const waiting = ring.nop({ signal: controller.signal })
+  setTimeout(() => controller.abort(), 20)
+  const error = await Promise.race([
+    waiting.then(
+      () => new Error('the aborted op resolved'),
+      (rejection) => rejection,
+    ),
+    new Promise((resolve) => setTimeout(() => resolve(new Error('still waiting 5 s after the abort')), 5000)),
+  ])
+  t.is(error.name, 'AbortError', error.message)
+  t.is(ring.stats().waiting, 0)
+  t.is(ring.stats().inFlight, 2)
+  await ring.close()
+  for (const timer of timers) t.is((await timer).code, 'ECANCELED')
 })
