@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { constants } from 'node:os'
-import { getSystemErrorMap } from 'node:util'
+import { getSystemErrorMap, inspect } from 'node:util'
 
 const systemErrors = getSystemErrorMap()
 /** Names libuv does not know (ETIME, EBADMSG, ...), from the platform's errno table. */
@@ -71,12 +71,9 @@ export function invalidArgType(name: string, expected: string, actual: unknown):
 }
 
 export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & CodedError {
-  let shown: string
-  try {
-    shown = typeof value === 'string' ? `'${value}'` : String(value)
-  } catch {
-    shown = typeof value
-  }
+  // As Node shows it: strings quoted, control characters escaped ('a\x00b').
+  let shown = inspect(value)
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`
   return coded(new TypeError(`The argument '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE')
 }
 

@@ -130,6 +130,12 @@ const enum Settle {
   BatchRead,
 }
 
+/** The targets of a `readvAt`, with their lengths when it started (a detached view shrinks to 0). */
+interface Vector {
+  views: Uint8Array[]
+  lengths: number[]
+}
+
 /** A `readBatch` in flight: one promise for many reads. */
 interface Batch {
   remaining: number
@@ -265,7 +271,7 @@ export class Ring {
   readonly #big: Uint8Array
   /** 1 when the op's promise already settled (aborted): its completion only frees the slot. */
   readonly #orphan: Uint8Array
-  readonly #target: (Uint8Array | Uint8Array[] | null)[] = []
+  readonly #target: (Uint8Array | Vector | null)[] = []
   readonly #syscall: string[] = []
   readonly #path: (string | undefined)[] = []
   readonly #dest: (string | undefined)[] = []
@@ -274,8 +280,13 @@ export class Ring {
   readonly #batchIndex: Int32Array
   readonly #waiting: Waiting[] = []
   #inFlight = 0
+  /** True while ops that waited for a slot are being started: they may take free slots even
+   * though others still wait behind them. */
+  #dispatching = false
   #closed = false
   #closing: Promise<void> | null = null
+  /** The counters as they were when the ring was freed. */
+  #finalStats: RingStats | null = null
   #drained: (() => void) | null = null
 
   constructor(options: RingOptions = {}) {
@@ -363,9 +374,9 @@ export class Ring {
     if (views instanceof Error) return Promise.reject(views)
     const at = positionOf(position)
     if (at instanceof Error) return Promise.reject(at)
-    let total = 0
-    for (const view of views) total += view.byteLength
-    return this.#submit(native.OpCode.Read, Settle.ReadV, 'read', fd, views, null, total, at, 0, 0, options)
+    const lengths = views.map((view) => view.byteLength)
+    const total = lengths.reduce((sum, length) => sum + length, 0)
+    return this.#submit(native.OpCode.Read, Settle.ReadV, 'read', fd, { views, lengths }, null, total, at, 0, 0, options)
   }
 
   /** Writes the buffers in order from `position` (like `pwritev(2)`). Resolves to the total written. */
@@ -417,9 +428,10 @@ export class Ring {
   /** Queues the reads of a batch from `first` on, waiting for slots when they run out. */
   #startBatch(batch: Batch, fd: number, views: Uint8Array[], positions: number[], ordering: number, first: number): void {
     for (let i = first; i < views.length; i++) {
-      const slot = this.#waiting.length === 0 ? this.#free.pop() : undefined
+      const slot = this.#takeSlot()
       if (slot === undefined) {
-        this.#waiting.push({
+        // Back at the head of the queue when it was being dispatched from there: it keeps its turn.
+        this.#enqueue({
           start: () => this.#startBatch(batch, fd, views, positions, ordering, i),
           cancel: (error) => {
             const unstarted = views.length - i
@@ -620,6 +632,7 @@ export class Ring {
 
   /** The ring's counters. */
   stats(): RingStats {
+    if (this.#finalStats !== null) return { ...this.#finalStats }
     const stats = this.#native.stats()
     return {
       backend: this.#native.backend,
@@ -642,6 +655,7 @@ export class Ring {
     for (const waiting of this.#waiting.splice(0)) waiting.cancel(systemError(ECANCELED, 'close'))
     this.#closing = new Promise<void>((resolve) => {
       const finish = (): void => {
+        this.#finalStats = this.stats()
         this.#native.destroy()
         resolve()
       }
@@ -700,7 +714,7 @@ export class Ring {
     settle: Settle,
     syscall: string,
     fd: number,
-    target: Uint8Array | Uint8Array[] | null,
+    target: Uint8Array | Vector | null,
     source: Uint8Array | null,
     length: number,
     position: number,
@@ -727,20 +741,29 @@ export class Ring {
         if (signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
       }
     }
-    const slot = this.#waiting.length === 0 ? this.#free.pop() : undefined
+    const slot = this.#takeSlot()
     if (slot === undefined) {
       this.#inFlight++
       return new Promise((resolve, reject) => {
-        this.#waiting.push({
+        const waiting: Waiting = {
           start: () => {
             this.#inFlight--
+            signal?.removeEventListener('abort', onAbort)
             this.#submit(op, settle, syscall, fd, target, source, length, position, a, b, options, path, dest).then(resolve, reject)
           },
           cancel: (error) => {
             this.#inFlight--
+            signal?.removeEventListener('abort', onAbort)
             reject(error)
           },
-        })
+        }
+        const onAbort = (): void => {
+          const index = this.#waiting.indexOf(waiting)
+          if (index >= 0) this.#waiting.splice(index, 1)
+          waiting.cancel(new AbortError(undefined, { cause: signal!.reason }))
+        }
+        signal?.addEventListener('abort', onAbort, { once: true })
+        this.#enqueue(waiting)
       })
     }
 
@@ -787,6 +810,17 @@ export class Ring {
     })
     if (signal !== undefined) this.#watchAbort(slot, signal)
     return promise
+  }
+
+  /** A free slot, unless ops are already waiting for one (they go first). */
+  #takeSlot(): number | undefined {
+    return this.#waiting.length === 0 || this.#dispatching ? this.#free.pop() : undefined
+  }
+
+  /** Queues an op to start when a slot frees; one put back while dispatching keeps its turn. */
+  #enqueue(waiting: Waiting): void {
+    if (this.#dispatching) this.#waiting.unshift(waiting)
+    else this.#waiting.push(waiting)
   }
 
   /** Writes an op's descriptor into the control block, for the addon's next flush. */
@@ -848,7 +882,12 @@ export class Ring {
     for (let i = 0; i < count; i++) {
       this.#finish(completions[2 * i], completions[2 * i + 1])
     }
-    while (this.#waiting.length > 0 && this.#free.length > 0) this.#waiting.shift()!.start()
+    this.#dispatching = true
+    try {
+      while (this.#waiting.length > 0 && this.#free.length > 0) this.#waiting.shift()!.start()
+    } finally {
+      this.#dispatching = false
+    }
     this.#header[H_IN_FLIGHT] = this.#inFlight
     if (this.#inFlight === 0 && this.#drained !== null) {
       const drained = this.#drained
@@ -907,25 +946,27 @@ export class Ring {
         return
       }
       case Settle.ReadV: {
-        const views = target as Uint8Array[]
+        const { views, lengths } = target as Vector
         let staged: Uint8Array
         if (big === 1) {
           staged = Buffer.allocUnsafe(result)
           this.#native.finishBig(slot, staged, result)
         } else {
-          staged = this.#slab.subarray(offset, offset + result)
+          staged = new Uint8Array(this.#slabBuffer, offset, result)
         }
         let copied = 0
         let intact = true
-        for (const view of views) {
-          if (copied >= result) break
-          const part = Math.min(view.byteLength, result - copied)
-          if (view.byteLength === 0 && view.buffer.byteLength === 0) intact = false
-          view.set(staged.subarray(copied, copied + part))
+        for (let i = 0; i < views.length && copied < result; i++) {
+          const part = Math.min(lengths[i], result - copied)
+          if (views[i].byteLength < part) {
+            intact = false
+            break
+          }
+          views[i].set(staged.subarray(copied, copied + part))
           copied += part
         }
         this.#free.push(slot)
-        if (intact && copied === result) resolve(result)
+        if (intact) resolve(result)
         else reject(detachedError(this.#syscall[slot]))
         return
       }

@@ -244,7 +244,8 @@ impl RawOp {
     /// for reads and writes), given the op's result.
     pub(crate) fn breaks_chain(&self, result: i32) -> bool {
         if result < 0 {
-            return true;
+            // A timer that expired did what it was asked (io_uring's IORING_TIMEOUT_ETIME_SUCCESS).
+            return !(matches!(self, RawOp::Timeout { .. }) && result == -libc::ETIME);
         }
         match *self {
             RawOp::Read { len, .. } | RawOp::Write { len, .. } => (result as u32) < len,

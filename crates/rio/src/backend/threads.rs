@@ -376,34 +376,22 @@ impl Pool {
         unsafe {
             match *op {
                 RawOp::Nop => 0,
-                RawOp::Read { fd, buf, len, offset, .. } => {
-                    if offset == CURRENT_POSITION {
-                        retry_when_ready(fd.raw, POLLIN, cx, || libc::read(fd.raw, buf.cast(), len as usize) as i32)
-                    } else {
-                        cvt(libc::pread(fd.raw, buf.cast(), len as usize, offset as i64) as i32)
-                    }
-                }
-                RawOp::Write { fd, buf, len, offset, .. } => {
-                    if offset == CURRENT_POSITION {
-                        retry_when_ready(fd.raw, POLLOUT, cx, || libc::write(fd.raw, buf.cast(), len as usize) as i32)
-                    } else {
-                        cvt(libc::pwrite(fd.raw, buf.cast(), len as usize, offset as i64) as i32)
-                    }
-                }
-                RawOp::Readv { fd, iov, iov_count, offset } => {
-                    if offset == CURRENT_POSITION {
-                        retry_when_ready(fd.raw, POLLIN, cx, || libc::readv(fd.raw, iov, iov_count as i32) as i32)
-                    } else {
-                        cvt(libc::preadv(fd.raw, iov, iov_count as i32, offset as i64) as i32)
-                    }
-                }
-                RawOp::Writev { fd, iov, iov_count, offset } => {
-                    if offset == CURRENT_POSITION {
-                        retry_when_ready(fd.raw, POLLOUT, cx, || libc::writev(fd.raw, iov, iov_count as i32) as i32)
-                    } else {
-                        cvt(libc::pwritev(fd.raw, iov, iov_count as i32, offset as i64) as i32)
-                    }
-                }
+                RawOp::Read { fd, buf, len, offset, .. } => positioned_or_stream(fd.raw, POLLIN, offset, cx,
+                    || libc::pread(fd.raw, buf.cast(), len as usize, offset as i64) as i32,
+                    || libc::read(fd.raw, buf.cast(), len as usize) as i32,
+                ),
+                RawOp::Write { fd, buf, len, offset, .. } => positioned_or_stream(fd.raw, POLLOUT, offset, cx,
+                    || libc::pwrite(fd.raw, buf.cast(), len as usize, offset as i64) as i32,
+                    || libc::write(fd.raw, buf.cast(), len as usize) as i32,
+                ),
+                RawOp::Readv { fd, iov, iov_count, offset } => positioned_or_stream(fd.raw, POLLIN, offset, cx,
+                    || libc::preadv(fd.raw, iov, iov_count as i32, offset as i64) as i32,
+                    || libc::readv(fd.raw, iov, iov_count as i32) as i32,
+                ),
+                RawOp::Writev { fd, iov, iov_count, offset } => positioned_or_stream(fd.raw, POLLOUT, offset, cx,
+                    || libc::pwritev(fd.raw, iov, iov_count as i32, offset as i64) as i32,
+                    || libc::writev(fd.raw, iov, iov_count as i32) as i32,
+                ),
                 RawOp::Fsync { fd, datasync: false } => cvt(libc::fsync(fd.raw)),
                 RawOp::Fsync { fd, datasync: true } => cvt(libc::fdatasync(fd.raw)),
                 RawOp::SyncFileRange { fd, offset, len, flags } => {
@@ -537,6 +525,26 @@ fn wait_ready(fd: RawFd, events: i16, cx: &OpContext<'_>, timeout_ms: i32) -> Re
         unsafe { libc::read(wake, (&mut counter as *mut u64).cast(), 8) };
         return Ok(ready > 0);
     }
+}
+
+/// A read or write at `offset`, or on the stream when there is no offset to use: at
+/// CURRENT_POSITION, and on a file that cannot seek (a pipe, FIFO, socket or character device),
+/// where io_uring ignores the offset and pread would fail with ESPIPE. Both backends agree.
+fn positioned_or_stream(
+    fd: RawFd,
+    events: i16,
+    offset: u64,
+    cx: &OpContext<'_>,
+    positioned: impl FnOnce() -> i32,
+    stream: impl FnMut() -> i32,
+) -> i32 {
+    if offset != CURRENT_POSITION {
+        let result = cvt(positioned());
+        if result != -libc::ESPIPE {
+            return result;
+        }
+    }
+    retry_when_ready(fd, events, cx, stream)
 }
 
 fn retry_when_ready(fd: RawFd, events: i16, cx: &OpContext<'_>, mut call: impl FnMut() -> i32) -> i32 {

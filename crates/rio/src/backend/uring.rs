@@ -269,7 +269,10 @@ fn to_sqe(op: &RawOp) -> squeue::Entry {
         RawOp::SendMsg { fd, msg, flags } => on!(fd, |t| opcode::SendMsg::new(t, msg).flags(flags).build()),
         RawOp::RecvMsg { fd, msg, flags } => on!(fd, |t| opcode::RecvMsg::new(t, msg).flags(flags).build()),
         RawOp::Shutdown { fd, how } => on!(fd, |t| opcode::Shutdown::new(t, how).build()),
-        RawOp::Timeout { duration, .. } => opcode::Timeout::new(duration).build(),
+        // An expired timer is its success: with ETIME_SUCCESS (5.16) it does not break a link chain.
+        RawOp::Timeout { duration, .. } => {
+            opcode::Timeout::new(duration).flags(types::TimeoutFlags::ETIME_SUCCESS).build()
+        }
         RawOp::Cancel { target } => opcode::AsyncCancel::new(target).build(),
     }
 }
