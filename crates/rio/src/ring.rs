@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     /// The longest link chain: the submission queue's size.
     max_chain: usize,
     stopping: AtomicBool,
+    /// Eventfd signals are off (see `Rio::set_notifications`).
+    quiet: AtomicBool,
 }
 
 struct Queued {
@@ -137,6 +139,7 @@ impl Rio {
             capacity,
             max_chain,
             stopping: AtomicBool::new(false),
+            quiet: AtomicBool::new(false),
             config,
         });
         let reaper = match inner.config.reaper {
@@ -187,10 +190,12 @@ impl Rio {
     /// moves waiting ops into the engine as room frees up. Call it when [`Rio::eventfd`] is
     /// readable (it clears the eventfd).
     pub fn reap(&self, out: &mut Vec<Ready>) -> usize {
-        let mut counter = 0u64;
-        // SAFETY: reads 8 bytes into a live u64 from the ring's non-blocking eventfd; EAGAIN (the
-        // counter was already zero) is fine.
-        unsafe { libc::read(self.inner.eventfd.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
+        if !self.inner.quiet.load(AtomicOrdering::Relaxed) {
+            let mut counter = 0u64;
+            // SAFETY: reads 8 bytes into a live u64 from the ring's non-blocking eventfd; EAGAIN
+            // (the counter was already zero) is fine.
+            unsafe { libc::read(self.inner.eventfd.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
+        }
         let before = out.len();
         let mut wakers = Vec::new();
         let mut state = self.inner.lock();
@@ -199,6 +204,21 @@ impl Rio {
         drop(state);
         self.inner.after_reap(wakers);
         out.len() - before
+    }
+
+    /// Turns the eventfd's signals off (`false`) or back on. A poller that keeps reaping on its own
+    /// for a while (the Node binding, while it hands batches to JS and submits what JS started)
+    /// saves the kernel a wakeup per completion, and `reap` a read of the eventfd. Turning them back
+    /// on signals the eventfd if completions arrived meanwhile, so none is missed.
+    pub fn set_notifications(&self, enabled: bool) {
+        let state = self.inner.lock();
+        self.inner.quiet.store(!enabled, AtomicOrdering::Relaxed);
+        self.inner.engine.set_eventfd_enabled(enabled);
+        let pending = enabled && self.inner.engine.has_completions();
+        drop(state);
+        if pending {
+            self.inner.signal_eventfd();
+        }
     }
 
     /// Asks the op with this user data to stop; it completes with `-ECANCELED` if it had not

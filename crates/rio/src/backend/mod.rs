@@ -102,6 +102,22 @@ impl Engine {
         }
     }
 
+    /// Turns the eventfd's signal on completion on or off.
+    pub fn set_eventfd_enabled(&self, enabled: bool) {
+        match self {
+            Engine::Uring(engine) => engine.set_eventfd_enabled(enabled),
+            Engine::Threads(engine) => engine.set_eventfd_enabled(enabled),
+        }
+    }
+
+    /// Whether completions are waiting to be drained.
+    pub fn has_completions(&self) -> bool {
+        match self {
+            Engine::Uring(engine) => engine.has_completions(),
+            Engine::Threads(engine) => engine.has_completions(),
+        }
+    }
+
     /// Sleeps until a completion may have arrived, or `timeout` has passed.
     pub fn wait(&self, timeout: std::time::Duration) {
         match self {

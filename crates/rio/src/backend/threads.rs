@@ -36,6 +36,8 @@ struct Pool {
     /// Notified when `done` gains a completion (for blocking waits without a reaper thread).
     done_changed: Condvar,
     eventfd: RawFd,
+    /// Whether a completion signals `eventfd` (see `Rio::set_notifications`).
+    notify: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -102,6 +104,7 @@ impl ThreadsEngine {
                 done: Mutex::new(Vec::new()),
                 done_changed: Condvar::new(),
                 eventfd,
+                notify: std::sync::atomic::AtomicBool::new(true),
             }),
             unflushed: Mutex::new(Vec::new()),
         }
@@ -150,6 +153,14 @@ impl ThreadsEngine {
         // Into the queue first, where `Pool::cancel` can take an op out while it waits for a thread.
         self.flush();
         self.pool.cancel(target)
+    }
+
+    pub fn set_eventfd_enabled(&self, enabled: bool) {
+        self.pool.notify.store(enabled, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn has_completions(&self) -> bool {
+        !self.pool.done.lock().unwrap().is_empty()
     }
 
     pub fn wait(&self, timeout: std::time::Duration) {
@@ -364,7 +375,11 @@ impl Pool {
     fn post(&self, user_data: u64, result: i32) {
         self.done.lock().unwrap().push((user_data, result));
         self.done_changed.notify_all();
-        signal(self.eventfd);
+        // SeqCst pairs with `set_eventfd_enabled`: either this sees notifications back on and
+        // signals, or the re-enabler sees this completion in `done` and signals for it.
+        if self.notify.load(std::sync::atomic::Ordering::SeqCst) {
+            signal(self.eventfd);
+        }
     }
 
     /// Makes the syscall `op` stands for and returns what the kernel would put in the CQE.

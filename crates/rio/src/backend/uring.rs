@@ -152,6 +152,21 @@ impl UringEngine {
         }
     }
 
+    pub fn set_eventfd_enabled(&self, enabled: bool) {
+        // SAFETY: the core's lock is held, so this is the only CompletionQueue handle.
+        let queue = unsafe { self.ring.completion_shared() };
+        if enabled {
+            queue.enable_eventfd();
+        } else {
+            queue.disable_eventfd();
+        }
+    }
+
+    pub fn has_completions(&self) -> bool {
+        // SAFETY: the core's lock is held, so this is the only CompletionQueue handle.
+        !unsafe { self.ring.completion_shared() }.is_empty()
+    }
+
     pub fn cancel(&self, target: u64) -> io::Result<()> {
         self.push_entry(&opcode::AsyncCancel::new(target).build().user_data(INTERNAL_USER_DATA))
     }
