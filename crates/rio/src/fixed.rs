@@ -18,8 +18,19 @@ const FIXED_FILE_SLOTS: u32 = 4096;
 /// The ring's registered resources. Dropped after the engine (see `Inner`'s field order).
 #[derive(Default)]
 pub(crate) struct FixedTables {
-    buffers: Mutex<Option<Arc<PoolShared>>>,
+    buffers: Mutex<RegisteredBuffers>,
     files: Mutex<FileSlots>,
+}
+
+/// What the ring's one buffer registration (the kernel allows one) holds.
+#[derive(Default)]
+enum RegisteredBuffers {
+    #[default]
+    None,
+    /// A pool the ring owns (`register_buffers`).
+    Pool(#[allow(dead_code)] Arc<PoolShared>),
+    /// Memory the caller owns and keeps alive (`register_buffers_raw`).
+    Caller,
 }
 
 #[derive(Default)]
@@ -71,8 +82,8 @@ impl Rio {
             ));
         }
         let mut registered = self.inner.fixed.buffers.lock().unwrap();
-        if registered.is_some() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "this ring already has registered buffers"));
+        if !matches!(*registered, RegisteredBuffers::None) {
+            return Err(already_registered());
         }
         let total = buf_len.checked_mul(usize::from(count)).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
         let mut memory = AlignedBuf::new(4096, total)?;
@@ -93,8 +104,28 @@ impl Rio {
             free: Mutex::new((0..count).rev().collect()),
             returned: Condvar::new(),
         });
-        *registered = Some(shared.clone());
+        *registered = RegisteredBuffers::Pool(shared.clone());
         Ok(FixedBufPool { shared })
+    }
+
+    /// Registers memory the caller owns as the ring's fixed buffers: an op names one by its index
+    /// in `iovecs` (`buf_index` of a raw read or write, which must lie inside it). Only once per
+    /// ring, and not together with `register_buffers`. Nothing to do on the `threads` backend.
+    ///
+    /// # Safety
+    /// Every iovec must describe memory that stays valid until the ring is dropped: the kernel
+    /// pins it now and may write into it for any op that names it.
+    pub unsafe fn register_buffers_raw(&self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        let mut registered = self.inner.fixed.buffers.lock().unwrap();
+        if !matches!(*registered, RegisteredBuffers::None) {
+            return Err(already_registered());
+        }
+        if let Some(uring) = self.inner.engine.uring() {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { uring.register_buffers(iovecs)? };
+        }
+        *registered = RegisteredBuffers::Caller;
+        Ok(())
     }
 
     /// Registers an open file with the ring (IORING_REGISTER_FILES_UPDATE) so ops on it skip the
@@ -122,6 +153,10 @@ impl Rio {
         }
         Ok(FixedFile { ring: self.inner.clone(), index, fd })
     }
+}
+
+fn already_registered() -> io::Error {
+    io::Error::new(io::ErrorKind::AlreadyExists, "this ring already has registered buffers")
 }
 
 impl FixedBufPool {
