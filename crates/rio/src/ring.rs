@@ -341,8 +341,8 @@ impl Inner {
         self.engine.reserve(chain_len)?;
         let mut broken = false;
         let mut last_pushed: Option<(RawOp, u64, Ordering)> = None;
-        let chain: Vec<Queued> = state.backlog.drain(..chain_len).collect();
-        for queued in chain {
+        for _ in 0..chain_len {
+            let queued = state.backlog.pop_front().expect("the chain is in the backlog");
             if broken || queued.cancelled {
                 // A cancelled op fails like any op: with `Link` the rest of its chain fails too.
                 broken |= queued.ordering == Ordering::Link;
