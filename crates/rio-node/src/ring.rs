@@ -32,6 +32,14 @@ use crate::views;
 /// timers and other IO are not starved.
 const MAX_ROUNDS_PER_WAKEUP: usize = 64;
 const MAX_TIME_PER_WAKEUP: std::time::Duration = std::time::Duration::from_millis(1);
+/// The most memory kept in spare big buffers.
+const SPARE_BIG_BYTES: usize = 64 << 20;
+
+/// Big buffers come in power-of-two sizes from 128 KiB, so spares fit the next op of similar size.
+fn big_size_class(len: usize) -> usize {
+    len.max(128 << 10).next_power_of_two()
+}
+
 /// Completions handed to JS in the first call of a wakeup (see `run_completions`).
 const FIRST_BATCH: usize = 8;
 
@@ -51,6 +59,9 @@ struct Core {
     in_ring: RefCell<Vec<u64>>,
     /// Staging buffers of ops larger than a slot.
     big: RefCell<Vec<Option<AlignedBuf>>>,
+    /// Big buffers no op uses, kept for reuse: a fresh large allocation costs a page fault per
+    /// page on first touch, which would dominate a stream of 1 MiB writes.
+    spare_big: RefCell<Vec<AlignedBuf>>,
     /// Completions waiting to be handed to JS (reaped, or refused at submission).
     ready: RefCell<Vec<Ready>>,
     poll: *mut uv::Handle,
@@ -132,6 +143,7 @@ impl NativeRing {
             registered_slots,
             in_ring: RefCell::new(vec![0; slots]),
             big: RefCell::new((0..slots).map(|_| None).collect()),
+            spare_big: RefCell::new(Vec::new()),
             ready: RefCell::new(Vec::with_capacity(slots)),
             poll: uv::alloc_handle(uv::UV_POLL),
             prepare: uv::alloc_handle(uv::UV_PREPARE),
@@ -212,14 +224,17 @@ impl NativeRing {
             return Err(napi::Error::new(Status::InvalidArg, format!("staging length {len} is out of range")));
         }
         let len = len as usize;
-        let mut buf = AlignedBuf::new(4096, len.div_ceil(4096).max(1) * 4096).map_err(to_napi_error)?;
+        let mut buf = self.core.take_big(len)?;
         if let Some(source) = source {
             // SAFETY: `source` is a live value of this env; the bytes are copied before any JS runs.
             let bytes = unsafe { views::bytes_of(env.raw(), source.raw()) }?;
             let count = bytes.len().min(len);
             buf[..count].copy_from_slice(&bytes[..count]);
         }
-        self.core.big.borrow_mut()[slot] = Some(buf);
+        let replaced = self.core.big.borrow_mut()[slot].replace(buf);
+        if let Some(replaced) = replaced {
+            self.core.keep_big(replaced);
+        }
         Ok(())
     }
 
@@ -230,15 +245,21 @@ impl NativeRing {
     pub fn finish_big(&self, env: Env, slot: u32, target: Option<Unknown>, count: u32) -> napi::Result<bool> {
         let slot = self.core.idle_slot(slot)?;
         let Some(buf) = self.core.big.borrow_mut()[slot].take() else { return Ok(false) };
-        let Some(target) = target else { return Ok(true) };
-        // SAFETY: `target` is a live value of this env; nothing else runs while we copy into it.
-        let bytes = unsafe { views::bytes_of(env.raw(), target.raw()) }?;
-        let count = count as usize;
-        if bytes.len() < count || buf.len() < count {
-            return Ok(false);
-        }
-        bytes[..count].copy_from_slice(&buf[..count]);
-        Ok(true)
+        let copied = match target {
+            None => true,
+            Some(target) => {
+                // SAFETY: `target` is a live value of this env; nothing else runs while we copy.
+                let bytes = unsafe { views::bytes_of(env.raw(), target.raw()) }?;
+                let count = count as usize;
+                let fits = bytes.len() >= count && buf.len() >= count;
+                if fits {
+                    bytes[..count].copy_from_slice(&buf[..count]);
+                }
+                fits
+            }
+        };
+        self.core.keep_big(buf);
+        Ok(copied)
     }
 
     /// Asks the kernel to stop the op in `slot` (it completes with ECANCELED if it had not
@@ -555,6 +576,25 @@ impl Core {
         Ok((op, ordering))
     }
 
+    /// A big buffer of at least `len` bytes: a spare one of the right size class, or a new one.
+    fn take_big(&self, len: usize) -> napi::Result<AlignedBuf> {
+        let size = big_size_class(len);
+        let mut spare = self.spare_big.borrow_mut();
+        if let Some(index) = spare.iter().position(|buf| buf.len() == size) {
+            return Ok(spare.swap_remove(index));
+        }
+        AlignedBuf::new(4096, size).map_err(to_napi_error)
+    }
+
+    /// Keeps a big buffer no op uses for reuse, within SPARE_BIG_BYTES.
+    fn keep_big(&self, buf: AlignedBuf) {
+        let mut spare = self.spare_big.borrow_mut();
+        let kept: usize = spare.iter().map(|buf| buf.len()).sum();
+        if kept + buf.len() <= SPARE_BIG_BYTES {
+            spare.push(buf);
+        }
+    }
+
     /// The registered buffer an op of `len` bytes in `slot` can use, if any.
     fn fixed_index(&self, slot: usize, len: u32) -> Option<u16> {
         let fits = len as usize <= REGISTERED_BYTES && slot < self.registered_slots && self.big.borrow()[slot].is_none();
@@ -674,6 +714,7 @@ impl Core {
         // their staging memory is unused from here on.
         drop(self.ring.borrow_mut().take());
         self.big.borrow_mut().clear();
+        self.spare_big.borrow_mut().clear();
         // SAFETY: live handles of this loop; `on_close` releases each one's core count and frees it.
         // The napi reference and async context are ours and used no more.
         unsafe {
