@@ -61,7 +61,8 @@ async function pair(first, second) {
 }
 
 const ring = new Ring()
-log(`backend: ${ring.backend}`)
+const backend = ring.backend
+log(`backend: ${backend}`)
 const readCount = quick ? 100_000 : 400_000
 
 async function rioReads(fd, depth, count = readCount) {
@@ -235,7 +236,7 @@ for (const [name, run] of Object.entries(cases)) {
 }
 await ring.close()
 
-const report = { machine: machine(), backend: ring.backend, runs, rows }
+const report = { machine: machine(), backend, runs, rows }
 if (args.json) {
   console.log(JSON.stringify(report, null, 2))
 } else {
