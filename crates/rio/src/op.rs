@@ -125,6 +125,18 @@ pub enum RawOp {
     },
     /// `mkdirat(2)` (IORING_OP_MKDIRAT, 5.15).
     MkdirAt { dir: RawFd, path: *const libc::c_char, mode: u32 },
+    /// `linkat(2)` (IORING_OP_LINKAT, 5.15): a hard link `new_path` to `old_path`.
+    LinkAt {
+        old_dir: RawFd,
+        old_path: *const libc::c_char,
+        new_dir: RawFd,
+        new_path: *const libc::c_char,
+        flags: i32,
+    },
+    /// `symlinkat(2)` (IORING_OP_SYMLINKAT, 5.15): a symbolic link `link_path` holding `target`.
+    SymlinkAt { target: *const libc::c_char, new_dir: RawFd, link_path: *const libc::c_char },
+    /// `ftruncate(2)` (IORING_OP_FTRUNCATE, 6.9; run inline on older kernels).
+    Ftruncate { fd: IoFd, len: u64 },
     /// `accept4(2)` (IORING_OP_ACCEPT, 5.5): completes with the new fd.
     Accept { fd: IoFd, addr: *mut libc::sockaddr, addr_len: *mut libc::socklen_t, flags: i32 },
     /// `connect(2)` (IORING_OP_CONNECT, 5.5).
@@ -170,6 +182,9 @@ pub enum OpKind {
     UnlinkAt,
     RenameAt,
     MkdirAt,
+    LinkAt,
+    SymlinkAt,
+    Ftruncate,
     Accept,
     Connect,
     Send,
@@ -183,7 +198,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 23] = [
+    pub const ALL: [OpKind; 26] = [
         OpKind::Nop,
         OpKind::Read,
         OpKind::Write,
@@ -198,6 +213,9 @@ impl OpKind {
         OpKind::UnlinkAt,
         OpKind::RenameAt,
         OpKind::MkdirAt,
+        OpKind::LinkAt,
+        OpKind::SymlinkAt,
+        OpKind::Ftruncate,
         OpKind::Accept,
         OpKind::Connect,
         OpKind::Send,
@@ -228,6 +246,9 @@ impl RawOp {
             RawOp::UnlinkAt { .. } => OpKind::UnlinkAt,
             RawOp::RenameAt { .. } => OpKind::RenameAt,
             RawOp::MkdirAt { .. } => OpKind::MkdirAt,
+            RawOp::LinkAt { .. } => OpKind::LinkAt,
+            RawOp::SymlinkAt { .. } => OpKind::SymlinkAt,
+            RawOp::Ftruncate { .. } => OpKind::Ftruncate,
             RawOp::Accept { .. } => OpKind::Accept,
             RawOp::Connect { .. } => OpKind::Connect,
             RawOp::Send { .. } => OpKind::Send,

@@ -97,6 +97,26 @@ fn c_path(path: &Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("path {path:?} contains a NUL byte")))
 }
 
+/// Starts an op on two paths (rename, link, symlink), which it builds from their C strings; the
+/// strings live in the finisher until the op completes.
+fn two_paths<'a>(
+    target: Target<'a>,
+    first: &Path,
+    second: &Path,
+    build: impl FnOnce(*const libc::c_char, *const libc::c_char) -> RawOp,
+) -> Completion<'a, io::Result<()>> {
+    match (c_path(first), c_path(second)) {
+        (Ok(first), Ok(second)) => {
+            let op = build(first.as_ptr(), second.as_ptr());
+            start(target, op, Box::new(move |result| {
+                drop((first, second));
+                result.map(drop)
+            }))
+        }
+        (Err(error), _) | (_, Err(error)) => refuse(target, error, Box::new(|result| result.map(drop))),
+    }
+}
+
 /// io_uring takes lengths as u32: longer buffers are refused rather than silently cut.
 fn io_len(len: usize) -> io::Result<u32> {
     u32::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("a buffer of {len} bytes is longer than the 4 GiB an op can move")))
@@ -335,23 +355,13 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
 
     /// `renameat2(2)` relative to the working directory, with `RENAME_*` flags.
     fn renameat(self, from: impl AsRef<Path>, to: impl AsRef<Path>, flags: u32) -> Completion<'ring, io::Result<()>> {
-        let target = self.target();
-        match (c_path(from.as_ref()), c_path(to.as_ref())) {
-            (Ok(from), Ok(to)) => {
-                let op = RawOp::RenameAt {
-                    old_dir: libc::AT_FDCWD,
-                    old_path: from.as_ptr(),
-                    new_dir: libc::AT_FDCWD,
-                    new_path: to.as_ptr(),
-                    flags,
-                };
-                start(target, op, Box::new(move |result| {
-                    drop((from, to));
-                    result.map(drop)
-                }))
-            }
-            (Err(error), _) | (_, Err(error)) => refuse(target, error, Box::new(|result| result.map(drop))),
-        }
+        two_paths(self.target(), from.as_ref(), to.as_ref(), |old_path, new_path| RawOp::RenameAt {
+            old_dir: libc::AT_FDCWD,
+            old_path,
+            new_dir: libc::AT_FDCWD,
+            new_path,
+            flags,
+        })
     }
 
     /// `mkdirat(2)` relative to the working directory.
@@ -367,6 +377,37 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
             }
             Err(error) => refuse(target, error, Box::new(|result| result.map(drop))),
         }
+    }
+
+    /// `linkat(2)` relative to the working directory: a hard link `to` for the file at `from`
+    /// (`AT_SYMLINK_FOLLOW` in `flags` follows a symlink at `from`).
+    fn linkat(self, from: impl AsRef<Path>, to: impl AsRef<Path>, flags: i32) -> Completion<'ring, io::Result<()>> {
+        two_paths(self.target(), from.as_ref(), to.as_ref(), |old_path, new_path| RawOp::LinkAt {
+            old_dir: libc::AT_FDCWD,
+            old_path,
+            new_dir: libc::AT_FDCWD,
+            new_path,
+            flags,
+        })
+    }
+
+    /// `symlinkat(2)` relative to the working directory: a symbolic link at `link` that holds
+    /// `target`.
+    fn symlinkat(self, target: impl AsRef<Path>, link: impl AsRef<Path>) -> Completion<'ring, io::Result<()>> {
+        two_paths(self.target(), target.as_ref(), link.as_ref(), |target, link_path| RawOp::SymlinkAt {
+            target,
+            new_dir: libc::AT_FDCWD,
+            link_path,
+        })
+    }
+
+    /// `ftruncate(2)`: the file becomes `len` bytes long (IORING_OP_FTRUNCATE on 6.9 and later,
+    /// run inline on older kernels).
+    fn ftruncate<'a, F: AsIoFd + ?Sized>(self, file: &'a F, len: u64) -> Completion<'a, io::Result<()>>
+    where
+        'ring: 'a,
+    {
+        start(self.target(), RawOp::Ftruncate { fd: file.as_io_fd(), len }, Box::new(|result| result.map(drop)))
     }
 
     /// `accept4(2)` on a listening socket: the new connection (close-on-exec) and its peer's

@@ -7,7 +7,7 @@ use std::io::{self, Read as _};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use common::each_backend;
+use common::{contents, each_backend, temp_file};
 use rio::Ops;
 
 #[test]
@@ -92,5 +92,41 @@ fn mkdirat_renameat_and_unlinkat_change_the_tree() {
         assert_eq!(error.raw_os_error(), Some(libc::EISDIR));
         ring.unlinkat(&sub, libc::AT_REMOVEDIR).wait().expect("unlinkat AT_REMOVEDIR");
         assert!(!sub.exists(), "AT_REMOVEDIR removed the directory");
+    });
+}
+
+#[test]
+fn linkat_and_symlinkat_make_links_that_resolve_to_the_file() {
+    each_backend(|ring, _| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"linked").expect("std write");
+        let hard = dir.path().join("hard");
+        ring.linkat(&file, &hard, 0).wait().expect("linkat");
+        assert_eq!(std::fs::read(&hard).expect("read the hard link"), b"linked");
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!(std::fs::metadata(&file).expect("stat").nlink(), 2, "one inode, two names");
+        let error = ring.linkat(&file, &hard, 0).wait().expect_err("the link exists");
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+
+        let soft = dir.path().join("soft");
+        ring.symlinkat("file", &soft).wait().expect("symlinkat");
+        assert_eq!(std::fs::read_link(&soft).expect("readlink"), std::path::Path::new("file"));
+        assert_eq!(std::fs::read(&soft).expect("read through the symlink"), b"linked");
+        let error = ring.symlinkat("file", &soft).wait().expect_err("the symlink exists");
+        assert_eq!(error.kind(), io::ErrorKind::AlreadyExists);
+    });
+}
+
+#[test]
+fn ftruncate_shrinks_and_grows_the_file() {
+    each_backend(|ring, _| {
+        let (_dir, file) = temp_file(b"0123456789");
+        ring.ftruncate(&file, 4).wait().expect("shrink");
+        assert_eq!(contents(&file), b"0123");
+        ring.ftruncate(&file, 6).wait().expect("grow");
+        assert_eq!(contents(&file), b"0123\0\0");
+        let error = ring.ftruncate(&file, u64::MAX).wait().expect_err("a length beyond off_t");
+        assert_eq!(error.raw_os_error(), Some(libc::EINVAL));
     });
 }

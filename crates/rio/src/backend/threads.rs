@@ -421,6 +421,11 @@ impl Pool {
                     cvt(libc::renameat2(old_dir, old_path, new_dir, new_path, flags))
                 }
                 RawOp::MkdirAt { dir, path, mode } => cvt(libc::mkdirat(dir, path, mode)),
+                RawOp::LinkAt { old_dir, old_path, new_dir, new_path, flags } => {
+                    cvt(libc::linkat(old_dir, old_path, new_dir, new_path, flags))
+                }
+                RawOp::SymlinkAt { target, new_dir, link_path } => cvt(libc::symlinkat(target, new_dir, link_path)),
+                RawOp::Ftruncate { fd, len } => ftruncate(fd.raw, len),
                 RawOp::Accept { fd, addr, addr_len, flags } => {
                     retry_when_ready(fd.raw, POLLIN, cx, || libc::accept4(fd.raw, addr, addr_len, flags | libc::SOCK_NONBLOCK) )
                         .and_then_blocking(fd.raw)
@@ -482,6 +487,15 @@ fn waits_for_readiness(op: &RawOp) -> bool {
         | RawOp::RecvMsg { .. }
         | RawOp::Timeout { .. } => true,
         _ => false,
+    }
+}
+
+/// `ftruncate(2)`, with a length beyond `off_t` refused as the kernel refuses it.
+fn ftruncate(fd: RawFd, len: u64) -> i32 {
+    match i64::try_from(len) {
+        // SAFETY: ftruncate takes a descriptor and a length; no memory is involved.
+        Ok(len) => cvt(unsafe { libc::ftruncate(fd, len) }),
+        Err(_) => -libc::EINVAL,
     }
 }
 

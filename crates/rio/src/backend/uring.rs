@@ -15,10 +15,15 @@ use crate::op::{Ordering, RawOp};
 
 pub(crate) struct UringEngine {
     ring: IoUring,
+    /// Whether the kernel has IORING_OP_FTRUNCATE (6.9). Without it, an ftruncate runs inline at
+    /// push time and completes through a NOP whose result is replaced by the syscall's.
+    has_ftruncate: bool,
+    /// Results of ops run inline, by user data, waiting for their NOP's completion.
+    inline_results: std::sync::Mutex<std::collections::HashMap<u64, i32>>,
 }
 
 /// The opcodes rio uses; a kernel lacking any of them is refused at start.
-const NEEDED_OPCODES: [(u8, &str); 22] = [
+const NEEDED_OPCODES: [(u8, &str); 24] = [
     (opcode::Nop::CODE, "NOP"),
     (opcode::Read::CODE, "READ"),
     (opcode::Write::CODE, "WRITE"),
@@ -35,6 +40,8 @@ const NEEDED_OPCODES: [(u8, &str); 22] = [
     (opcode::UnlinkAt::CODE, "UNLINKAT"),
     (opcode::RenameAt::CODE, "RENAMEAT"),
     (opcode::MkDirAt::CODE, "MKDIRAT"),
+    (opcode::LinkAt::CODE, "LINKAT"),
+    (opcode::SymlinkAt::CODE, "SYMLINKAT"),
     (opcode::Accept::CODE, "ACCEPT"),
     (opcode::Connect::CODE, "CONNECT"),
     (opcode::SendMsg::CODE, "SENDMSG"),
@@ -65,7 +72,8 @@ impl UringEngine {
             return Err(probe::missing_opcodes(&missing));
         }
         ring.submitter().register_eventfd(eventfd)?;
-        Ok(UringEngine { ring })
+        let has_ftruncate = kernel_ops.is_supported(opcode::Ftruncate::CODE);
+        Ok(UringEngine { ring, has_ftruncate, inline_results: Default::default() })
     }
 
     /// The most completions the kernel's queue holds: the in-flight limit.
@@ -88,7 +96,22 @@ impl UringEngine {
     }
 
     pub fn push(&self, op: &RawOp, user_data: u64, ordering: Ordering) -> io::Result<()> {
-        let entry = to_sqe(op).user_data(user_data).flags(sqe_flags(ordering));
+        let op = match *op {
+            RawOp::Ftruncate { fd, len } if !self.has_ftruncate => {
+                let result = match i64::try_from(len) {
+                    // SAFETY: ftruncate takes a descriptor and a length; no memory is involved.
+                    Ok(len) => match unsafe { libc::ftruncate(fd.raw, len) } {
+                        0 => 0,
+                        _ => -io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO),
+                    },
+                    Err(_) => -libc::EINVAL,
+                };
+                self.inline_results.lock().unwrap().insert(user_data, result);
+                RawOp::Nop
+            }
+            op => op,
+        };
+        let entry = to_sqe(&op).user_data(user_data).flags(sqe_flags(ordering));
         self.push_entry(&entry)
     }
 
@@ -134,7 +157,11 @@ impl UringEngine {
                     }
                     for cqe in &mut queue {
                         drained += 1;
-                        complete(cqe.user_data(), cqe.result());
+                        let result = match self.has_ftruncate {
+                            true => cqe.result(),
+                            false => self.inline_results.lock().unwrap().remove(&cqe.user_data()).unwrap_or(cqe.result()),
+                        };
+                        complete(cqe.user_data(), result);
                     }
                 }
             }
@@ -275,6 +302,13 @@ fn to_sqe(op: &RawOp) -> squeue::Entry {
             opcode::RenameAt::new(types::Fd(old_dir), old_path, types::Fd(new_dir), new_path).flags(flags).build()
         }
         RawOp::MkdirAt { dir, path, mode } => opcode::MkDirAt::new(types::Fd(dir), path).mode(mode).build(),
+        RawOp::LinkAt { old_dir, old_path, new_dir, new_path, flags } => {
+            opcode::LinkAt::new(types::Fd(old_dir), old_path, types::Fd(new_dir), new_path).flags(flags).build()
+        }
+        RawOp::SymlinkAt { target, new_dir, link_path } => {
+            opcode::SymlinkAt::new(types::Fd(new_dir), target, link_path).build()
+        }
+        RawOp::Ftruncate { fd, len } => on!(fd, |t| opcode::Ftruncate::new(t, len).build()),
         RawOp::Accept { fd, addr, addr_len, flags } => {
             on!(fd, |t| opcode::Accept::new(t, addr, addr_len).flags(flags).build())
         }
