@@ -572,6 +572,33 @@ export class Ring {
     return this.#submitPath(native.OpCode.Mkdir, Settle.Void, 'mkdir', target, undefined, mode, 0, options)
   }
 
+  /** `linkat(2)`: a hard link `newPath` to the file at `existingPath`. */
+  link(existingPath: PathLike, newPath: PathLike, options?: OpOptions): Promise<void> {
+    const source = pathOf('existingPath', existingPath)
+    if (source instanceof Error) return Promise.reject(source)
+    const dest = pathOf('newPath', newPath)
+    if (dest instanceof Error) return Promise.reject(dest)
+    return this.#submitPath(native.OpCode.Link, Settle.Void, 'link', source, dest, 0, 0, options)
+  }
+
+  /** `symlinkat(2)`: a symbolic link at `path` holding `target`. */
+  symlink(target: PathLike, path: PathLike, options?: OpOptions): Promise<void> {
+    const held = pathOf('target', target)
+    if (held instanceof Error) return Promise.reject(held)
+    const link = pathOf('path', path)
+    if (link instanceof Error) return Promise.reject(link)
+    return this.#submitPath(native.OpCode.Symlink, Settle.Void, 'symlink', held, link, 0, 0, options)
+  }
+
+  /** `ftruncate(2)`: the file becomes `length` bytes long. */
+  ftruncate(fd: number, length = 0, options?: OpOptions): Promise<void> {
+    const error = checkFd(fd)
+    if (error) return Promise.reject(error)
+    const len = offsetOf('len', length)
+    if (len instanceof Error) return Promise.reject(len)
+    return this.#submit(native.OpCode.Ftruncate, Settle.Void, 'ftruncate', fd, null, null, 0, len, 0, 0, options)
+  }
+
   /** `accept4(2)` on a listening socket: the new connection's fd and its peer's address. */
   accept(fd: number, options?: OpOptions): Promise<Accepted> {
     const error = checkFd(fd)

@@ -100,4 +100,10 @@ pub enum OpCode {
     Shutdown = 16,
     /// a = milliseconds.
     Timeout = 17,
+    /// existing path at 0, new path at b; a = flags.
+    Link = 18,
+    /// target at 0, link path at b.
+    Symlink = 19,
+    /// fd, position = the new length.
+    Ftruncate = 20,
 }

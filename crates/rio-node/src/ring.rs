@@ -529,16 +529,28 @@ impl Core {
                 }
             }
             op if op == OpCode::Unlink as i64 => RawOp::UnlinkAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 },
-            op if op == OpCode::Rename as i64 => {
-                let new_path_at = descriptor.int(D_ARG_B, 1.0, (SLOT_BYTES - 4097) as f64)? as usize;
-                RawOp::RenameAt {
-                    old_dir: libc::AT_FDCWD,
-                    old_path: path,
-                    new_dir: libc::AT_FDCWD,
-                    // SAFETY: checked above to leave a PATH_MAX inside the slot.
-                    new_path: unsafe { path.add(new_path_at) },
-                    flags: int_arg(D_ARG_A)? as u32,
+            op if op == OpCode::Rename as i64 => RawOp::RenameAt {
+                old_dir: libc::AT_FDCWD,
+                old_path: path,
+                new_dir: libc::AT_FDCWD,
+                new_path: second_path(descriptor, path)?,
+                flags: int_arg(D_ARG_A)? as u32,
+            },
+            op if op == OpCode::Link as i64 => RawOp::LinkAt {
+                old_dir: libc::AT_FDCWD,
+                old_path: path,
+                new_dir: libc::AT_FDCWD,
+                new_path: second_path(descriptor, path)?,
+                flags: int_arg(D_ARG_A)? as i32,
+            },
+            op if op == OpCode::Symlink as i64 => {
+                RawOp::SymlinkAt { target: path, new_dir: libc::AT_FDCWD, link_path: second_path(descriptor, path)? }
+            }
+            op if op == OpCode::Ftruncate as i64 => {
+                if position == CURRENT_POSITION {
+                    return Err(libc::EINVAL);
                 }
+                RawOp::Ftruncate { fd: io_fd, len: position }
             }
             op if op == OpCode::Mkdir as i64 => RawOp::MkdirAt { dir: libc::AT_FDCWD, path, mode: int_arg(D_ARG_A)? as u32 },
             op if op == OpCode::Accept as i64 => {
@@ -736,6 +748,13 @@ impl Core {
             }
         }
     }
+}
+
+/// The second path of a two-path op, at offset D_ARG_B of the slot (after the first).
+fn second_path(descriptor: &Descriptor, path: *const libc::c_char) -> Result<*const libc::c_char, i32> {
+    let at = descriptor.int(D_ARG_B, 1.0, (SLOT_BYTES - 4097) as f64)? as usize;
+    // SAFETY: checked to leave a PATH_MAX inside the slot, which starts at `path`.
+    Ok(unsafe { path.add(at) })
 }
 
 /// Bytes at the start of each slot registered as a fixed buffer: one page, enough for the 4 KiB
