@@ -93,3 +93,26 @@ export class AbortError extends Error {
     this.name = 'AbortError'
   }
 }
+
+/** A network error as Node's `net` makes it: `connect ECONNREFUSED 127.0.0.1:80`. */
+export interface NetError extends SystemError {
+  address?: string
+  port?: number
+}
+
+/**
+ * The error Node's `net` would give for `errno` from `syscall`: with an address, as
+ * `connect ECONNREFUSED 127.0.0.1:80` (`listen` adds the description, as Node does).
+ */
+export function netError(errno: number, syscall: string, address?: string, port?: number): NetError {
+  const [code, description] = systemErrors.get(-errno) ?? [errnoNames.get(errno) ?? `Unknown system error ${errno}`, `error ${errno}`]
+  let message = syscall === 'listen' ? `${syscall} ${code}: ${description}` : `${syscall} ${code}`
+  if (address !== undefined) message += port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`
+  const error = new Error(message) as NetError
+  error.errno = -errno
+  error.code = code
+  error.syscall = syscall
+  if (address !== undefined) error.address = address
+  if (port !== undefined && port > 0) error.port = port
+  return error
+}

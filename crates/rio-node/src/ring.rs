@@ -760,8 +760,9 @@ fn second_path(descriptor: &Descriptor, path: *const libc::c_char) -> Result<*co
 /// Bytes at the start of each slot registered as a fixed buffer: one page, enough for the 4 KiB
 /// ops that dominate random IO, while the pinned memory stays small (2 MiB for 512 slots).
 const REGISTERED_BYTES: usize = 4096;
-/// The kernel's limit on registered buffers (IORING_MAX_REG_BUFFERS).
-const MAX_REGISTERED_BUFFERS: usize = 1 << 14;
+/// The most slots that get a registered page (the kernel allows 16384): beyond this, a big ring
+/// (a server's, with thousands of connections) would pin more memory than the speed is worth.
+const MAX_REGISTERED_BUFFERS: usize = 1024;
 
 /// Registers the first page of each slot as a fixed buffer; how many slots got one (0 if the
 /// kernel refused, which only costs speed).

@@ -1,0 +1,447 @@
+/**
+ * `rio-uring/net`: TCP over io_uring. Accept, connect, send and receive are ring ops; socket
+ * set-up (socket, bind, listen, options) is a synchronous syscall in the addon.
+ *
+ * ```ts
+ * import { listen, connect } from 'rio-uring/net'
+ * const server = await listen({ host: '127.0.0.1', port: 0 })
+ * for await (const connection of server) {
+ *   for await (const chunk of connection) await connection.send(chunk)   // echo
+ * }
+ * ```
+ *
+ * Sockets live on this thread's network ring (4096 entries, so thousands of connections can each
+ * wait in a receive), or on the `ring` given. Closing a connection or a server shuts its socket
+ * down first, which ends every receive and accept in flight on it; nothing is left pending.
+ * `toDuplex` makes a connection a Node `Duplex` (with the `net.Socket` methods `node:http`
+ * uses), and `serveHttp` serves a `node:http` server over rio connections.
+ * @packageDocumentation
+ */
+import { lookup } from 'node:dns/promises'
+import { Duplex } from 'node:stream'
+import { isIP } from 'node:net'
+import type { Server as HttpServer } from 'node:http'
+import * as native from '../native/index.js'
+import { invalidArgType, netError, outOfRange, type SystemError } from './errors.js'
+import { Ring } from './ring.js'
+
+export interface ListenOptions {
+  /** An IP address or a name to resolve; default '::' (all addresses, IPv4 too) or '0.0.0.0'. */
+  host?: string
+  /** 0 (the default) picks a free port: read it from `server.port`. */
+  port?: number
+  /** The kernel's accept queue length (default 511, as Node). */
+  backlog?: number
+  /** The ring to run on (default: this thread's network ring). */
+  ring?: Ring
+}
+
+export interface ConnectOptions {
+  /** An IP address or a name to resolve (default 'localhost'). */
+  host?: string
+  port: number
+  /** TCP_NODELAY (default true: a request-response protocol wants its small writes sent now). */
+  noDelay?: boolean
+  ring?: Ring
+}
+
+/** An address as `net.Socket#address()` gives it. */
+export interface AddressInfo {
+  address: string
+  port: number
+  family: string
+}
+
+/** Accepts kept in flight on a listening socket, so a burst of connections is taken at once. */
+const ACCEPTS_IN_FLIGHT = 16
+/** Bytes each receive of an iteration or a Duplex asks for. */
+const RECEIVE_BYTES = 64 << 10
+const EINVAL = 22
+
+let threadRing: Ring | null = null
+
+/** This thread's network ring: large, so that many connections can each have a receive waiting. */
+export function networkRing(): Ring {
+  if (threadRing === null || threadRing.closed) threadRing = new Ring({ entries: 4096 })
+  return threadRing
+}
+
+async function resolveHost(host: string): Promise<{ address: string; family: 4 | 6 }> {
+  const family = isIP(host)
+  if (family !== 0) return { address: host, family: family as 4 | 6 }
+  const found = await lookup(host)
+  return { address: found.address, family: found.family === 6 ? 6 : 4 }
+}
+
+function checkPort(port: unknown, allowZero: boolean): number {
+  if (typeof port !== 'number') throw invalidArgType('port', 'of type number', port)
+  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw outOfRange('port', `>= ${allowZero ? 0 : 1} and < 65536`, port)
+  return port
+}
+
+function closeQuietly(ring: Ring, fd: number): Promise<void> {
+  return ring.close(fd).catch(() => undefined)
+}
+
+/** A listening socket. Iterate it for connections; `close()` ends the iteration. */
+export class Server implements AsyncIterable<Connection> {
+  readonly #ring: Ring
+  #fd: number
+  readonly #local: AddressInfo
+  readonly #accepts: Promise<Connection | null>[] = []
+  #closing: Promise<void> | null = null
+
+  /** @internal */
+  constructor(ring: Ring, fd: number, local: AddressInfo) {
+    this.#ring = ring
+    this.#fd = fd
+    this.#local = local
+  }
+
+  /** The port listened on (the one the kernel picked, for port 0). */
+  get port(): number {
+    return this.#local.port
+  }
+
+  address(): AddressInfo {
+    return { ...this.#local }
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closing !== null
+  }
+
+  /** The next connection, or null once the server is closed. */
+  accept(): Promise<Connection | null> {
+    while (this.#accepts.length < ACCEPTS_IN_FLIGHT && this.#closing === null) this.#accepts.push(this.#acceptOne())
+    return this.#accepts.shift() ?? Promise.resolve(null)
+  }
+
+  async #acceptOne(): Promise<Connection | null> {
+    const fd = this.#fd
+    try {
+      const accepted = await this.#ring.accept(fd)
+      if (this.#closing !== null) {
+        await closeQuietly(this.#ring, accepted.fd)
+        return null
+      }
+      return new Connection(this.#ring, accepted.fd, accepted)
+    } catch (error) {
+      // A listener shut down by close() fails its pending accepts with EINVAL.
+      if (this.#closing !== null || (error as SystemError).errno === -EINVAL) return null
+      throw netError(-(error as SystemError).errno, 'accept')
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Connection> {
+    for (;;) {
+      const connection = await this.accept()
+      if (connection === null) return
+      yield connection
+    }
+  }
+
+  /** Stops listening: accepts in flight end (the iteration finishes), then the socket closes. */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing
+    this.#closing = (async () => {
+      const fd = this.#fd
+      await this.#ring.shutdown(fd, 'both').catch(() => undefined)
+      await Promise.allSettled(this.#accepts.splice(0))
+      await closeQuietly(this.#ring, fd)
+      this.#fd = -1
+    })()
+    return this.#closing
+  }
+
+  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')](): Promise<void> {
+    await this.close()
+  }
+}
+
+/** A TCP connection. Iterate it for the chunks it receives. */
+export class Connection implements AsyncIterable<Buffer> {
+  readonly #ring: Ring
+  #fd: number
+  #closing: Promise<void> | null = null
+  readonly remoteAddress?: string
+  readonly remotePort?: number
+  readonly remoteFamily?: string
+
+  /** @internal */
+  constructor(ring: Ring, fd: number, peer: { address?: string; port?: number; family?: string }) {
+    this.#ring = ring
+    this.#fd = fd
+    this.remoteAddress = peer.address
+    this.remotePort = peer.port
+    this.remoteFamily = peer.family
+  }
+
+  /** The socket's fd; -1 once closed. */
+  get fd(): number {
+    return this.#fd
+  }
+
+  /** The local end's address. */
+  address(): AddressInfo | null {
+    return this.#fd === -1 ? null : native.socketAddress(this.#fd, false)
+  }
+
+  get localAddress(): string | undefined {
+    return this.address()?.address
+  }
+
+  get localPort(): number | undefined {
+    return this.address()?.port
+  }
+
+  #closedError(syscall: string): Error {
+    const error = new Error('Socket is closed') as Error & { code: string; syscall: string }
+    error.code = 'ERR_SOCKET_CLOSED'
+    error.syscall = syscall
+    return error
+  }
+
+  /** Receives into `buffer`; resolves to the byte count, 0 once the peer has shut down its side. */
+  recv(buffer: ArrayBufferView): Promise<number> {
+    if (this.#fd === -1) return Promise.reject(this.#closedError('read'))
+    return this.#ring.recv(this.#fd, buffer).catch((error: SystemError) => {
+      throw error.errno === undefined ? error : netError(-error.errno, 'read')
+    })
+  }
+
+  /** Sends all of `buffer` (a partial send is continued); resolves to its length. */
+  async send(buffer: ArrayBufferView | string): Promise<number> {
+    const bytes = typeof buffer === 'string' ? Buffer.from(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    let sent = 0
+    do {
+      if (this.#fd === -1) throw this.#closedError('write')
+      try {
+        sent += await this.#ring.send(this.#fd, sent === 0 ? bytes : bytes.subarray(sent))
+      } catch (error) {
+        const system = error as SystemError
+        throw system.errno === undefined ? error : netError(-system.errno, 'write')
+      }
+    } while (sent < bytes.byteLength)
+    return sent
+  }
+
+  /** Shuts down the sending side (the peer's receives then see the end of the stream). */
+  shutdown(how: 'read' | 'write' | 'both' = 'write'): Promise<void> {
+    if (this.#fd === -1) return Promise.reject(this.#closedError('shutdown'))
+    return this.#ring.shutdown(this.#fd, how).catch((error: SystemError) => {
+      // Already shut down, or the peer is gone: the side is closed either way.
+      if (error.code !== 'ENOTCONN') throw error
+    })
+  }
+
+  /** Sets TCP_NODELAY. */
+  setNoDelay(enable = true): void {
+    if (this.#fd !== -1) native.socketSetNoDelay(this.#fd, enable)
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      if (this.#fd === -1) return
+      const chunk = Buffer.allocUnsafe(RECEIVE_BYTES)
+      const received = await this.recv(chunk)
+      if (received === 0) return
+      yield chunk.subarray(0, received)
+    }
+  }
+
+  /** Shuts the socket down (ending receives and sends in flight) and closes it. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing
+    const fd = this.#fd
+    this.#closing = (async () => {
+      if (fd === -1) return
+      await this.#ring.shutdown(fd, 'both').catch(() => undefined)
+      this.#fd = -1
+      await closeQuietly(this.#ring, fd)
+    })()
+    return this.#closing
+  }
+
+  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')](): Promise<void> {
+    await this.close()
+  }
+}
+
+/** Listens on `host`:`port`. */
+export async function listen(options: ListenOptions = {}): Promise<Server> {
+  const ring = options.ring ?? networkRing()
+  const port = checkPort(options.port ?? 0, true)
+  const backlog = options.backlog ?? 511
+  if (!Number.isInteger(backlog) || backlog < 0) throw outOfRange('backlog', '>= 0', backlog)
+  const hosts = options.host === undefined ? ['::', '0.0.0.0'] : [options.host]
+  let lastError: Error | null = null
+  for (const host of hosts) {
+    const { address, family } = await resolveHost(host)
+    const fd = native.socketCreate(family, false)
+    if (fd < 0) {
+      lastError = netError(-fd, 'listen', address, port)
+      continue
+    }
+    const bound = native.socketBind(fd, address, port, backlog)
+    if (bound < 0) {
+      await closeQuietly(ring, fd)
+      lastError = netError(-bound, 'listen', address, port)
+      // An unspecified host falls back to IPv4 when IPv6 is unavailable.
+      if (options.host === undefined && (lastError as SystemError).code === 'EAFNOSUPPORT') continue
+      throw lastError
+    }
+    const local = native.socketAddress(fd, false) ?? { address, port, family: family === 6 ? 'IPv6' : 'IPv4' }
+    return new Server(ring, fd, local)
+  }
+  throw lastError ?? new Error('listen: no address to listen on')
+}
+
+/** Connects to `host`:`port`. */
+export async function connect(options: ConnectOptions): Promise<Connection> {
+  if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+  const ring = options.ring ?? networkRing()
+  const port = checkPort(options.port, false)
+  const { address, family } = await resolveHost(options.host ?? 'localhost')
+  const fd = native.socketCreate(family, false)
+  if (fd < 0) throw netError(-fd, 'connect', address, port)
+  try {
+    await ring.connect(fd, port, address)
+  } catch (error) {
+    await closeQuietly(ring, fd)
+    const system = error as SystemError
+    throw system.errno === undefined ? error : netError(-system.errno, 'connect', address, port)
+  }
+  if (options.noDelay !== false) native.socketSetNoDelay(fd, true)
+  return new Connection(ring, fd, { address, port, family: family === 6 ? 'IPv6' : 'IPv4' })
+}
+
+/**
+ * A connection as a Node `Duplex`, with the parts of `net.Socket` that `node:http` and most
+ * stream users need (`remoteAddress`, `setTimeout`, `setNoDelay`, `destroySoon`, ...). Reads
+ * happen only while the readable side wants data, so a slow consumer slows the peer down.
+ */
+export class RioSocket extends Duplex {
+  readonly connection: Connection
+  #timeout: NodeJS.Timeout | null = null
+  #timeoutMs = 0
+
+  constructor(connection: Connection) {
+    super({ allowHalfOpen: false })
+    this.connection = connection
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.connection.remoteAddress
+  }
+
+  get remotePort(): number | undefined {
+    return this.connection.remotePort
+  }
+
+  get remoteFamily(): string | undefined {
+    return this.connection.remoteFamily
+  }
+
+  get localAddress(): string | undefined {
+    return this.connection.localAddress
+  }
+
+  get localPort(): number | undefined {
+    return this.connection.localPort
+  }
+
+  address(): AddressInfo | object {
+    return this.connection.address() ?? {}
+  }
+
+  override _read(): void {
+    const chunk = Buffer.allocUnsafe(RECEIVE_BYTES)
+    this.connection.recv(chunk).then(
+      (received) => {
+        this.#touch()
+        this.push(received === 0 ? null : chunk.subarray(0, received))
+      },
+      (error: Error) => this.destroy(error),
+    )
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#touch()
+    this.connection.send(chunk).then(() => callback(), callback)
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.#touch()
+    this.connection.send(Buffer.concat(chunks.map(({ chunk }) => chunk))).then(() => callback(), callback)
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.connection.shutdown('write').then(() => callback(), callback)
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.setTimeout(0)
+    this.connection.close().then(() => callback(error), () => callback(error))
+  }
+
+  /** Emits 'timeout' after `ms` without activity (0 turns it off), as `net.Socket#setTimeout`. */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.#timeoutMs = ms
+    if (callback) this.once('timeout', callback)
+    this.#touch()
+    return this
+  }
+
+  #touch(): void {
+    if (this.#timeout !== null) clearTimeout(this.#timeout)
+    this.#timeout = null
+    if (this.#timeoutMs > 0 && !this.destroyed) {
+      this.#timeout = setTimeout(() => this.emit('timeout'), this.#timeoutMs)
+      this.#timeout.unref()
+    }
+  }
+
+  setNoDelay(noDelay = true): this {
+    this.connection.setNoDelay(noDelay)
+    return this
+  }
+
+  setKeepAlive(): this {
+    return this
+  }
+
+  ref(): this {
+    return this
+  }
+
+  unref(): this {
+    return this
+  }
+
+  /** Ends the writable side, then destroys once everything was written (as `net.Socket`). */
+  destroySoon(): void {
+    if (this.writable) this.end()
+    if (this.writableFinished) this.destroy()
+    else this.once('finish', () => this.destroy())
+  }
+}
+
+/** `connection` as a Node `Duplex` (see `RioSocket`). */
+export function toDuplex(connection: Connection): RioSocket {
+  return new RioSocket(connection)
+}
+
+/**
+ * Serves a `node:http` (or any `net.Server`-like) server over rio connections: listens with rio
+ * and hands each connection to `server.emit('connection', ...)`. Resolves to the rio server
+ * (close it to stop).
+ */
+export async function serveHttp(server: HttpServer, options: ListenOptions = {}): Promise<Server> {
+  const listener = await listen(options)
+  void (async () => {
+    for await (const connection of listener) server.emit('connection', toDuplex(connection))
+  })().catch((error: Error) => server.emit('error', error))
+  return listener
+}
