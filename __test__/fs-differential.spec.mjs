@@ -542,6 +542,12 @@ async function closeAll(side) {
   for (const handle of side.handles) await handle.close().catch(() => {})
 }
 
+// Bad path arguments must never reach the file system; if one does (a bug), relative names land
+// in a scratch working dir, not in the repository.
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-uring-fs-diff-cwd-'))
+process.chdir(scratch)
+test.after.always(() => fs.rmSync(scratch, { recursive: true, force: true }))
+
 for (const seed of SEEDS) {
   test(`sequence ${seed}: ${CALLS} random calls end the same on node:fs/promises and rio-uring/fs`, async (t) => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-uring-fs-diff-'))
