@@ -10,12 +10,15 @@
 //   direct-qd32   cold, O_DIRECT, aligned, 32 in flight                  vs fio direct, fs/promises cold
 //   nop-qd32      nop round trips, 32 in flight
 //   write-1m      1 MiB sequential writes (4 in flight), then fdatasync  vs fs/promises
+//   fs            rio-uring/fs readFile and writeFile of 4 KiB (32 in flight), 1 MiB (4 in flight)
+//                 and 64 MiB files (1 in flight), and stat (32 in flight) vs fs/promises
 //   rss-10m       resident memory growth over 10 million reads (skipped with --quick)
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { Ring } from 'rio-uring'
+import rioFs from 'rio-uring/fs'
 import { concurrent, ensureFile, evict, fio, hasFio, machine, measure, table, warm } from './harness.mjs'
 
 const args = Object.fromEntries(
@@ -212,6 +215,40 @@ const cases = {
     )
     row('1 MiB sequential writes + fdatasync', rio, 'fs/promises write', node, '≥ 1×', 'MiB/s')
     fs.rmSync(target, { force: true })
+  },
+
+  async fs() {
+    const MiB = 1 << 20
+    const sizes = [
+      { label: '4 KiB', bytes: 4096, depth: 32, count: quick ? 20_000 : 60_000, unit: undefined },
+      { label: '1 MiB', bytes: MiB, depth: 4, count: quick ? 400 : 1500, unit: 'MiB/s' },
+      { label: '64 MiB', bytes: 64 * MiB, depth: 1, count: quick ? 6 : 20, unit: 'MiB/s' },
+    ]
+    for (const { label, bytes, depth, count, unit } of sizes) {
+      const data = Buffer.alloc(bytes, 0x5a)
+      const source = path.join(dir, `fs-read-${bytes}`)
+      fs.writeFileSync(source, data)
+      // Files per second, or MiB per second for the big ones.
+      const scale = unit === 'MiB/s' ? bytes / MiB : 1
+      const reads = (module) => async () => scale * (await concurrent(count, depth, () => module.readFile(source)))
+      const target = (index) => path.join(dir, `fs-write-${index % depth}`)
+      const writes = (module) => async () => scale * (await concurrent(count, depth, (index) => module.writeFile(target(index), data)))
+      await reads(rioFs)()
+      await reads(fsp)()
+      const [rioRead, nodeRead] = await pair(reads(rioFs), reads(fsp))
+      row(`readFile ${label}, ${depth} in flight`, rioRead, 'fs/promises readFile', nodeRead, '≥ 1×', unit)
+      const [rioWrite, nodeWrite] = await pair(writes(rioFs), writes(fsp))
+      row(`writeFile ${label}, ${depth} in flight`, rioWrite, 'fs/promises writeFile', nodeWrite, '≥ 1×', unit)
+      fs.rmSync(source, { force: true })
+      for (let index = 0; index < depth; index++) fs.rmSync(target(index), { force: true })
+    }
+    const statted = path.join(dir, 'fs-stat')
+    fs.writeFileSync(statted, 'x')
+    const stats = (module) => () => concurrent(quick ? 50_000 : 200_000, 32, () => module.stat(statted))
+    await stats(rioFs)()
+    const [rioStat, nodeStat] = await pair(stats(rioFs), stats(fsp))
+    row('stat, 32 in flight', rioStat, 'fs/promises stat', nodeStat, '≥ 1×')
+    fs.rmSync(statted, { force: true })
   },
 
   async 'rss-10m'() {
