@@ -57,6 +57,9 @@ const ACCEPTS_IN_FLIGHT = 16
 /** Bytes each receive of an iteration or a Duplex asks for. */
 const RECEIVE_BYTES = 64 << 10
 const EINVAL = 22
+/** Op options that shape failures as Node's net errors. */
+const READ = Object.freeze({ netSyscall: 'read' })
+const WRITE = Object.freeze({ netSyscall: 'write' })
 
 let threadRing: Ring | null = null
 
@@ -206,25 +209,13 @@ export class Connection implements AsyncIterable<Buffer> {
   /** Receives into `buffer`; resolves to the byte count, 0 once the peer has shut down its side. */
   recv(buffer: ArrayBufferView): Promise<number> {
     if (this.#fd === -1) return Promise.reject(this.#closedError('read'))
-    return this.#ring.recv(this.#fd, buffer).catch((error: SystemError) => {
-      throw error.errno === undefined ? error : netError(-error.errno, 'read')
-    })
+    return this.#ring.recv(this.#fd, buffer, READ)
   }
 
   /** Sends all of `buffer` (a partial send is continued); resolves to its length. */
-  async send(buffer: ArrayBufferView | string): Promise<number> {
-    const bytes = typeof buffer === 'string' ? Buffer.from(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-    let sent = 0
-    do {
-      if (this.#fd === -1) throw this.#closedError('write')
-      try {
-        sent += await this.#ring.send(this.#fd, sent === 0 ? bytes : bytes.subarray(sent))
-      } catch (error) {
-        const system = error as SystemError
-        throw system.errno === undefined ? error : netError(-system.errno, 'write')
-      }
-    } while (sent < bytes.byteLength)
-    return sent
+  send(buffer: ArrayBufferView | string): Promise<number> {
+    if (this.#fd === -1) return Promise.reject(this.#closedError('write'))
+    return this.#ring.sendAll(this.#fd, typeof buffer === 'string' ? Buffer.from(buffer) : buffer, WRITE)
   }
 
   /** Shuts down the sending side (the peer's receives then see the end of the stream). */

@@ -16,7 +16,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import * as native from '../native/index.js'
-import { AbortError, invalidArgType, invalidArgValue, invalidState, outOfRange, systemError } from './errors.js'
+import { AbortError, invalidArgType, invalidArgValue, invalidState, netError, outOfRange, systemError } from './errors.js'
 import { openFlags } from './flags.js'
 
 /** How an op is ordered against the ops submitted right after it (or before it, for `Drain`). */
@@ -39,6 +39,11 @@ export interface OpOptions {
   ordering?: Ordering
   /** Aborting cancels the op in the kernel and rejects its promise with an `AbortError`. */
   signal?: AbortSignal
+  /**
+   * Failures are shaped as Node's `net` errors from this syscall (`read ECONNRESET`).
+   * @internal
+   */
+  netSyscall?: string
 }
 
 /** Options of `new Ring()`. */
@@ -126,6 +131,8 @@ const enum Settle {
   Accept,
   /** Nothing, once the timer has expired (the kernel reports that as ETIME). */
   Timer,
+  /** The full length, once a partial send has been continued from staging memory. */
+  SendAll,
   /** One read of a `readBatch`: copy the data, count it in the batch. */
   BatchRead,
 }
@@ -275,6 +282,12 @@ export class Ring {
   readonly #syscall: string[] = []
   readonly #path: (string | undefined)[] = []
   readonly #dest: (string | undefined)[] = []
+  readonly #netSyscall: (string | undefined)[] = []
+  /** For a send that continues: its fd, flags, and how many bytes are sent so far. */
+  readonly #sendFd: Int32Array
+  readonly #sendFlags: Int32Array
+  readonly #sent: Float64Array
+  readonly #length: Float64Array
   readonly #abort: (AbortHook | undefined)[] = []
   readonly #batch: (Batch | null)[] = []
   readonly #batchIndex: Int32Array
@@ -317,6 +330,10 @@ export class Ring {
     this.#big = new Uint8Array(slots)
     this.#orphan = new Uint8Array(slots)
     this.#batchIndex = new Int32Array(slots)
+    this.#sendFd = new Int32Array(slots)
+    this.#sendFlags = new Int32Array(slots)
+    this.#sent = new Float64Array(slots)
+    this.#length = new Float64Array(slots)
     // Lowest slots first, so a light load keeps reusing the same few pages of staging memory.
     for (let slot = slots - 1; slot >= 0; slot--) this.#free.push(slot)
     this.#resolve.length = slots
@@ -625,6 +642,18 @@ export class Ring {
     return this.#submit(native.OpCode.Send, Settle.Count, 'send', fd, null, view, view.byteLength, -1, options?.flags ?? 0, 0, options)
   }
 
+  /**
+   * Sends all of `buffer`: a partial send is continued from the ring's copy of the data, with no
+   * round trip to JS. Resolves to the buffer's length.
+   */
+  sendAll(fd: number, buffer: ArrayBufferView, options?: OpOptions & { flags?: number }): Promise<number> {
+    const error = checkFd(fd) ?? this.#uintError('flags', options?.flags ?? 0)
+    if (error) return Promise.reject(error)
+    const view = bytesOf('buffer', buffer)
+    if (view instanceof Error) return Promise.reject(view)
+    return this.#submit(native.OpCode.Send, Settle.SendAll, 'send', fd, null, view, view.byteLength, -1, options?.flags ?? 0, 0, options)
+  }
+
   /** `recv(2)` into `buffer`. Resolves to the bytes received: 0 once the peer has shut down. */
   recv(fd: number, buffer: ArrayBufferView, options?: OpOptions & { flags?: number }): Promise<number> {
     const error = checkFd(fd) ?? this.#uintError('flags', options?.flags ?? 0)
@@ -829,6 +858,13 @@ export class Ring {
     this.#big[slot] = big
     this.#target[slot] = target
     this.#syscall[slot] = syscall
+    this.#netSyscall[slot] = options?.netSyscall
+    if (settle === Settle.SendAll) {
+      this.#sendFd[slot] = fd
+      this.#sendFlags[slot] = a
+      this.#sent[slot] = 0
+      this.#length[slot] = length
+    }
     this.#path[slot] = path?.text
     this.#dest[slot] = dest?.text
     const promise = new Promise((resolve, reject) => {
@@ -924,6 +960,12 @@ export class Ring {
   }
 
   #finish(slot: number, result: number): void {
+    if (this.#settle[slot] === Settle.SendAll && result > 0 && this.#orphan[slot] === 0 && this.#sent[slot] + result < this.#length[slot]) {
+      // A partial send: send the rest from the same staging memory, same promise.
+      const sent = (this.#sent[slot] += result)
+      this.#queue(native.OpCode.Send, slot, this.#sendFd[slot], this.#length[slot] - sent, -1, 0, this.#sendFlags[slot], sent)
+      return
+    }
     const resolve = this.#resolve[slot]
     const reject = this.#reject[slot]
     const target = this.#target[slot]
@@ -951,7 +993,8 @@ export class Ring {
     if (result < 0) {
       if (big === 1) this.#native.finishBig(slot, null, 0)
       this.#free.push(slot)
-      reject(systemError(-result, this.#syscall[slot], this.#path[slot], this.#dest[slot]))
+      const net = this.#netSyscall[slot]
+      reject(net === undefined ? systemError(-result, this.#syscall[slot], this.#path[slot], this.#dest[slot]) : netError(-result, net))
       return
     }
     const offset = slot * SLOT_BYTES
@@ -1001,6 +1044,11 @@ export class Ring {
         if (big === 1) this.#native.finishBig(slot, null, 0)
         this.#free.push(slot)
         resolve(result)
+        return
+      case Settle.SendAll:
+        if (big === 1) this.#native.finishBig(slot, null, 0)
+        this.#free.push(slot)
+        resolve(this.#length[slot])
         return
       case Settle.Void:
       case Settle.Timer:

@@ -92,7 +92,7 @@ pub enum OpCode {
     Accept = 12,
     /// fd; address at 0, len = its length.
     Connect = 13,
-    /// fd, len; a = flags.
+    /// fd, len; a = flags, b = where the bytes start in the slot.
     Send = 14,
     /// fd, len; a = flags.
     Recv = 15,

@@ -567,7 +567,14 @@ impl Core {
                 RawOp::Connect { fd: io_fd, addr: stage.cast(), addr_len: len }
             }
             op if op == OpCode::Send as i64 => {
-                RawOp::Send { fd: io_fd, buf: stage, len, flags: int_arg(D_ARG_A)? as i32 | libc::MSG_NOSIGNAL }
+                // b: where in the stage the bytes start (the rest of a partial send).
+                let at = descriptor.int(D_ARG_B, 0.0, stage_len as f64)? as usize;
+                if at + len as usize > stage_len {
+                    return Err(libc::EINVAL);
+                }
+                // SAFETY: at + len <= stage_len, so the bytes lie inside the stage.
+                let buf = unsafe { stage.add(at) };
+                RawOp::Send { fd: io_fd, buf, len, flags: int_arg(D_ARG_A)? as i32 | libc::MSG_NOSIGNAL }
             }
             op if op == OpCode::Recv as i64 => RawOp::Recv { fd: io_fd, buf: stage, len, flags: int_arg(D_ARG_A)? as i32 },
             op if op == OpCode::Shutdown as i64 => RawOp::Shutdown { fd: io_fd, how: int_arg(D_ARG_A)? as i32 },
