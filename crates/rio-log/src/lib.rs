@@ -1,0 +1,388 @@
+//! rio-log: a segmented, crash-safe, group-committed log on rio — the core of a storage engine's
+//! write path.
+//!
+//! ```no_run
+//! use rio_log::{Log, LogOptions, Notice};
+//! let log = Log::open("/tmp/wal".as_ref(), LogOptions::default(), Box::new(|_: Notice| {}))?;
+//! let lsn = log.append(b"put k v")?;          // queued; durable once a Notice says so
+//! log.wait_durable(lsn)?;                      // or block until it is
+//! for (lsn, data) in log.read(1, usize::MAX)? { println!("{lsn}: {data:?}"); }
+//! log.close()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! - **Records** get consecutive LSNs from 1, and a frame with length, LSN and CRC32C
+//!   (`format.rs`). **Segments** are preallocated files named by their first LSN, created by
+//!   tmp + rename with the directory fsynced (`segment.rs`).
+//! - **Group commit** (`writer.rs`): a writer thread takes everything appended since its last
+//!   batch into one write linked to one fdatasync (or one O_DIRECT | O_DSYNC write with
+//!   `direct`), with several batches in flight; the durable LSN moves over a contiguous prefix.
+//! - **Recovery** on open scans to the first torn or corrupt record and cuts the log there, so
+//!   no byte whose CRC failed, and nothing after a gap, is ever returned.
+//! - **One writer per directory**, enforced with an flock'd `LOCK` file.
+//! - **Faults**: an IO error fails the affected appends (and those after them), which the
+//!   listener hears as `Notice::Failed`; the log stays readable up to its last durable record
+//!   and goes on from there. Every IO call has a failpoint (the `failpoints` feature).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod format;
+mod segment;
+mod writer;
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+pub use format::MAX_RECORD_BYTES;
+
+/// A log sequence number: records are numbered from 1, without gaps.
+pub type Lsn = u64;
+
+/// What the writer thread reports to the listener given to [`Log::open`].
+#[derive(Debug)]
+pub enum Notice {
+    /// Every record up to and including this LSN is durable.
+    Durable(Lsn),
+    /// The records `first..=last` failed (an IO error, or one before them did) and are not in the
+    /// log; their LSNs will be handed out again.
+    Failed {
+        /// The first failed LSN.
+        first: Lsn,
+        /// The last LSN handed out when the failure was handled.
+        last: Lsn,
+        /// What failed.
+        error: io::Error,
+    },
+}
+
+/// How a log is opened.
+#[derive(Clone, Debug)]
+pub struct LogOptions {
+    /// The size segments are preallocated to (the default is 64 MiB; at least 64 KiB).
+    pub segment_bytes: u64,
+    /// Write with O_DIRECT | O_DSYNC (each batch padded to whole 4 KiB blocks) instead of a
+    /// buffered write linked to an fdatasync.
+    pub direct: bool,
+    /// Batches in flight at once.
+    pub pipeline: usize,
+    /// The ring's backend.
+    pub backend: rio::Backend,
+}
+
+impl Default for LogOptions {
+    fn default() -> LogOptions {
+        LogOptions { segment_bytes: 64 << 20, direct: false, pipeline: 4, backend: rio::Backend::Auto }
+    }
+}
+
+/// A segment as readers and truncation see it.
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentInfo {
+    pub base_lsn: Lsn,
+    pub path: PathBuf,
+    /// The offset past its last durable record.
+    pub end: u64,
+}
+
+/// Appends not yet taken by the writer, and the LSN counter.
+pub(crate) struct Queue {
+    /// Framed records, in LSN order, from `pending_first_lsn`.
+    pub pending: Vec<u8>,
+    pub pending_first_lsn: Lsn,
+    /// The LSN the next append gets.
+    pub next_lsn: Lsn,
+    /// The last LSN taken into a batch.
+    pub writing_up_to: Lsn,
+    pub closed: bool,
+    /// Set when the log could not be made safe after a failure: it must be reopened.
+    pub broken: Option<String>,
+}
+
+/// What the handle and the writer thread share.
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub options: LogOptions,
+    pub queue: Mutex<Queue>,
+    /// Wakes the writer: an eventfd it polls beside its ring.
+    pub wake: OwnedFd,
+    pub segments: Mutex<Vec<SegmentInfo>>,
+    durable: Mutex<Lsn>,
+    durable_changed: Condvar,
+    pub listener: Box<dyn Fn(Notice) + Send + Sync>,
+}
+
+impl Shared {
+    pub(crate) fn set_durable(&self, lsn: Lsn) {
+        *self.durable.lock().unwrap() = lsn;
+        self.durable_changed.notify_all();
+    }
+
+    pub(crate) fn set_segment_end(&self, base_lsn: Lsn, end: u64) {
+        if let Some(segment) = self.segments.lock().unwrap().iter_mut().find(|segment| segment.base_lsn == base_lsn) {
+            segment.end = segment.end.max(end);
+        }
+    }
+
+    /// Drops the segments after `base_lsn` (made for batches that failed).
+    pub(crate) fn drop_segments_after(&self, base_lsn: Lsn) -> io::Result<()> {
+        let mut segments = self.segments.lock().unwrap();
+        let later: Vec<PathBuf> = segments.iter().filter(|segment| segment.base_lsn > base_lsn).map(|segment| segment.path.clone()).collect();
+        segments.retain(|segment| segment.base_lsn <= base_lsn);
+        if later.is_empty() {
+            return Ok(());
+        }
+        segment::remove(&self.dir, &later)
+    }
+
+    fn wake_writer(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to the wake eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+}
+
+/// An open log. Appends from any thread; one writer thread commits them.
+pub struct Log {
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+    /// The flock'd LOCK file: one writer per directory.
+    _lock: File,
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Takes the directory's lock, or says who (which pid) holds it.
+fn lock(dir: &Path) -> io::Result<File> {
+    let path = dir.join("LOCK");
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+    // SAFETY: flock takes a descriptor and flags; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let error = io::Error::last_os_error();
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("the log in {} is open in another writer (pid {}): a log has one writer at a time; close it there first", dir.display(), holder.trim()),
+            ));
+        }
+        return Err(error);
+    }
+    use std::io::Write as _;
+    file.set_len(0)?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering it: the records up to the first torn or
+    /// corrupt one are kept, the rest cut off. `listener` hears, on the writer thread, when
+    /// appends become durable or fail.
+    pub fn open(dir: &Path, options: LogOptions, listener: Box<dyn Fn(Notice) + Send + Sync>) -> io::Result<Log> {
+        if options.segment_bytes < 64 << 10 || options.segment_bytes % format::BLOCK_BYTES != 0 {
+            return Err(invalid(format!("segment_bytes must be a multiple of 4096 and at least 64 KiB, got {}", options.segment_bytes)));
+        }
+        if options.pipeline == 0 {
+            return Err(invalid("pipeline must be at least 1".into()));
+        }
+        std::fs::create_dir_all(dir)?;
+        let lock = lock(dir)?;
+        let (segments, next_lsn, end) = recover(dir, &options)?;
+        let active = segments.last().expect("recovery leaves a segment").clone();
+        // SAFETY: eventfd(2) with valid flags returns a new descriptor or -1, checked below.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` was just returned by eventfd(2) and nothing else owns it.
+        let wake = unsafe { OwnedFd::from_raw_fd(raw) };
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            options: options.clone(),
+            queue: Mutex::new(Queue {
+                pending: Vec::new(),
+                pending_first_lsn: next_lsn,
+                next_lsn,
+                writing_up_to: next_lsn - 1,
+                closed: false,
+                broken: None,
+            }),
+            wake,
+            segments: Mutex::new(segments),
+            durable: Mutex::new(next_lsn - 1),
+            durable_changed: Condvar::new(),
+            listener,
+        });
+        let offset = if options.direct { format::align_up(end) } else { end };
+        let writer = writer::Writer::start(shared.clone(), active.base_lsn, active.path, offset)?;
+        let handle = std::thread::Builder::new().name("rio-log-writer".into()).spawn(move || writer.run())?;
+        Ok(Log { shared, writer: Some(handle), _lock: lock })
+    }
+
+    /// Queues a record; returns its LSN. It is durable once the listener hears
+    /// `Notice::Durable(n)` with `n >= lsn` (or [`Log::wait_durable`] returns).
+    pub fn append(&self, data: &[u8]) -> io::Result<Lsn> {
+        self.append_batch(std::iter::once(data))
+    }
+
+    /// Queues several records at once (consecutive LSNs); returns the first LSN.
+    pub fn append_batch<'a>(&self, records: impl IntoIterator<Item = &'a [u8]>) -> io::Result<Lsn> {
+        let mut queue = self.shared.queue.lock().unwrap();
+        if queue.closed {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the log is closed"));
+        }
+        if let Some(reason) = &queue.broken {
+            return Err(io::Error::other(format!("the log stopped after a failure it could not repair ({reason}): reopen it")));
+        }
+        let first = queue.next_lsn;
+        let was_empty = queue.pending.is_empty();
+        let mark = queue.pending.len();
+        for data in records {
+            if data.len() > MAX_RECORD_BYTES {
+                queue.pending.truncate(mark);
+                queue.next_lsn = first;
+                return Err(invalid(format!("a record of {} bytes is larger than the {MAX_RECORD_BYTES} a log record may hold", data.len())));
+            }
+            let lsn = queue.next_lsn;
+            format::encode_record(&mut queue.pending, lsn, data);
+            queue.next_lsn += 1;
+        }
+        drop(queue);
+        if was_empty {
+            self.shared.wake_writer();
+        }
+        Ok(first)
+    }
+
+    /// The highest LSN known durable (0 when the log is empty).
+    pub fn durable_lsn(&self) -> Lsn {
+        *self.shared.durable.lock().unwrap()
+    }
+
+    /// The LSN the next append will get.
+    pub fn next_lsn(&self) -> Lsn {
+        self.shared.queue.lock().unwrap().next_lsn
+    }
+
+    /// Blocks until `lsn` is durable, or fails if it failed (or the log closed before).
+    pub fn wait_durable(&self, lsn: Lsn) -> io::Result<()> {
+        let mut durable = self.shared.durable.lock().unwrap();
+        loop {
+            if *durable >= lsn {
+                return Ok(());
+            }
+            let queue = self.shared.queue.lock().unwrap();
+            if queue.next_lsn <= lsn {
+                return Err(io::Error::other(format!("LSN {lsn} was not written (it failed, or was never appended)")));
+            }
+            drop(queue);
+            durable = self.shared.durable_changed.wait_timeout(durable, std::time::Duration::from_millis(50)).unwrap().0;
+        }
+    }
+
+    /// The durable records from `from` on, in LSN order, until about `max_bytes` of data.
+    pub fn read(&self, from: Lsn, max_bytes: usize) -> io::Result<Vec<(Lsn, Vec<u8>)>> {
+        let durable = self.durable_lsn();
+        let segments = self.shared.segments.lock().unwrap().clone();
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let first = segments.iter().rposition(|segment| segment.base_lsn <= from.max(1)).unwrap_or(0);
+        for segment in &segments[first..] {
+            let mut full = false;
+            segment::scan(&segment.path, segment.base_lsn, from, |lsn, data| {
+                if lsn > durable || bytes >= max_bytes {
+                    full = true;
+                    return false;
+                }
+                bytes += data.len();
+                out.push((lsn, data.to_vec()));
+                true
+            })?;
+            if full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops whole segments whose records are all before `before`; returns how many. The active
+    /// segment is never dropped.
+    pub fn truncate(&self, before: Lsn) -> io::Result<usize> {
+        let mut segments = self.shared.segments.lock().unwrap();
+        // A segment can go when the next one starts at or before `before`.
+        let removable = segments.windows(2).take_while(|pair| pair[1].base_lsn <= before).count();
+        let paths: Vec<PathBuf> = segments[..removable].iter().map(|segment| segment.path.clone()).collect();
+        segment::remove(&self.shared.dir, &paths)?;
+        segments.drain(..removable);
+        Ok(removable)
+    }
+
+    /// The LSN of the first record still in the log (after truncations).
+    pub fn first_lsn(&self) -> Lsn {
+        self.shared.segments.lock().unwrap().first().map_or(1, |segment| segment.base_lsn)
+    }
+
+    /// Writes what was appended, waits for it to be durable (or fail), and stops the writer.
+    pub fn close(mut self) -> io::Result<()> {
+        self.stop();
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        self.shared.queue.lock().unwrap().closed = true;
+        self.shared.wake_writer();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Recovers the segments in `dir`: returns them (with their ends), the next LSN, and where the
+/// last one's records end. Creates the first segment of a new log. Everything after the first
+/// torn or corrupt record (or a segment whose header is broken, or a gap in the LSNs) is cut
+/// off for good.
+fn recover(dir: &Path, options: &LogOptions) -> io::Result<(Vec<SegmentInfo>, Lsn, u64)> {
+    let listed = segment::list(dir)?;
+    let mut segments: Vec<SegmentInfo> = Vec::new();
+    let mut next_lsn = listed.first().map_or(1, |(base, _)| *base);
+    let mut cut = false;
+    let mut stale = Vec::new();
+    for (base, path) in listed {
+        if cut || base != next_lsn {
+            stale.push(path);
+            continue;
+        }
+        let Some(scanned) = segment::scan(&path, base, Lsn::MAX, |_, _| true)? else {
+            cut = true;
+            stale.push(path);
+            continue;
+        };
+        if !scanned.clean {
+            segment::cut(&path, scanned.end, scanned.segment_bytes)?;
+            cut = true;
+        }
+        segments.push(SegmentInfo { base_lsn: base, path, end: scanned.end });
+        next_lsn = scanned.next_lsn;
+    }
+    if !stale.is_empty() {
+        segment::remove(dir, &stale)?;
+    }
+    if segments.is_empty() {
+        let path = segment::create(dir, next_lsn, options.segment_bytes)?;
+        segments.push(SegmentInfo { base_lsn: next_lsn, path, end: format::HEADER_BYTES });
+    }
+    let end = segments.last().expect("a segment").end;
+    Ok((segments, next_lsn, end))
+}

@@ -1,0 +1,397 @@
+//! The writer thread: group commit on a rio ring. Appends arriving while batches are in flight
+//! are framed into the next batch; each batch is one write linked to one fdatasync (or, with
+//! `direct`, one O_DIRECT | O_DSYNC write of whole blocks), up to `pipeline` batches in flight.
+//! A batch is durable when its sync completes; the durable LSN only ever moves over a contiguous
+//! prefix of batches, so an LSN is reported durable only when every LSN before it is too.
+//!
+//! A failed write or sync fails its batch and every batch after it (their bytes would follow a
+//! hole); the log resumes at the end of the last durable batch, handing out the failed LSNs again.
+//! Memory the kernel reads (batch buffers) lives in the in-flight table until the batch's last op
+//! completes; the thread exits only when nothing is in flight.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rio::{AlignedBuf, Config, IoFd, Ordering, RawOp, Ready, Reaper, Rio};
+
+use crate::format::{self, BLOCK_BYTES};
+use crate::segment;
+use crate::{Notice, Shared};
+
+/// A batch in flight.
+struct Batch {
+    first_lsn: u64,
+    last_lsn: u64,
+    /// The segment it goes to (kept open until its ops complete), and where in it.
+    segment_base: u64,
+    segment_path: PathBuf,
+    file: Arc<OwnedFd>,
+    offset: u64,
+    /// Where the segment's records end once this batch is written.
+    end: u64,
+    /// The bytes the kernel reads: framed records (padded to blocks when direct).
+    bytes: AlignedBuf,
+    /// Bytes of `bytes` that hold records.
+    len: usize,
+    /// Bytes already written, for a write the kernel cut short.
+    written: usize,
+    /// Ops of this batch still in the kernel.
+    ops_in_flight: usize,
+    synced: bool,
+    failed: Option<io::Error>,
+}
+
+/// The active segment, as the writer sees it.
+struct Active {
+    base_lsn: u64,
+    path: PathBuf,
+    file: Arc<OwnedFd>,
+    /// Where the next batch goes.
+    offset: u64,
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    ring: Rio,
+    active: Active,
+    in_flight: VecDeque<Batch>,
+    /// Ids of `in_flight`'s front batch: a completion's tag minus this is its index.
+    front_id: u64,
+    ready: Vec<Ready>,
+    /// A failure being handled: no new batch starts until every batch in flight has finished.
+    failing: Option<Failure>,
+}
+
+/// The first failed batch: where the log resumes, and why it failed.
+struct Failure {
+    first_lsn: u64,
+    error: io::Error,
+    resume: Active,
+}
+
+const OP_WRITE: u64 = 0;
+const OP_SYNC: u64 = 1;
+
+fn tag(batch_id: u64, op: u64) -> u64 {
+    batch_id << 1 | op
+}
+
+impl Writer {
+    pub(crate) fn start(shared: Arc<Shared>, active_base: u64, active_path: PathBuf, offset: u64) -> io::Result<Writer> {
+        let ring = Config { depth: 64, reaper: Reaper::External, backend: shared.options.backend, ..Config::default() }.start()?;
+        let file = Arc::new(OwnedFd::from(segment::open_for_writing(&active_path, shared.options.direct)?));
+        Ok(Writer {
+            active: Active { base_lsn: active_base, path: active_path, file, offset },
+            shared,
+            ring,
+            in_flight: VecDeque::new(),
+            front_id: 0,
+            ready: Vec::new(),
+            failing: None,
+        })
+    }
+
+    /// Runs until the log is closed and everything appended has been written (or failed).
+    pub(crate) fn run(mut self) {
+        loop {
+            while self.failing.is_none() && self.in_flight.len() < self.shared.options.pipeline {
+                if !self.next_batch() {
+                    break;
+                }
+            }
+            if self.in_flight.is_empty() && self.failing.is_none() {
+                let queue = self.shared.queue.lock().unwrap();
+                if queue.closed && queue.pending.is_empty() {
+                    return;
+                }
+            }
+            let _ = self.ring.submit_all();
+            self.wait();
+            self.reap();
+        }
+    }
+
+    /// Sleeps until a completion or an append arrives.
+    fn wait(&self) {
+        let mut fds = [
+            libc::pollfd { fd: self.ring.eventfd().as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: self.shared.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        let timeout_ms = if self.in_flight.is_empty() { 1000 } else { 100 };
+        // SAFETY: two live pollfds, the length given.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
+        let mut counter = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from the non-blocking wake eventfd.
+        unsafe { libc::read(self.shared.wake.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
+    }
+
+    /// Takes what is pending into a batch and submits it; false if nothing was pending. A batch
+    /// that cannot be submitted joins the in-flight queue as failed, to fail in LSN order.
+    fn next_batch(&mut self) -> bool {
+        let direct = self.shared.options.direct;
+        let segment_bytes = self.shared.options.segment_bytes;
+        let (records, first_lsn, last_lsn) = {
+            let mut queue = self.shared.queue.lock().unwrap();
+            if queue.pending.is_empty() {
+                return false;
+            }
+            let taken = std::mem::take(&mut queue.pending);
+            let first = queue.pending_first_lsn;
+            let last = queue.next_lsn - 1;
+            queue.pending_first_lsn = queue.next_lsn;
+            queue.writing_up_to = last;
+            (taken, first, last)
+        };
+        let len = records.len();
+        if self.active.offset + len as u64 > segment_bytes && self.active.offset > format::HEADER_BYTES {
+            if let Err(error) = self.roll(first_lsn) {
+                self.push_failed(first_lsn, last_lsn, error);
+                return true;
+            }
+        }
+        let offset = self.active.offset;
+        let padded = if direct { (format::align_up(len as u64)) as usize } else { len };
+        let mut bytes = match AlignedBuf::new(BLOCK_BYTES as usize, padded.max(BLOCK_BYTES as usize).div_ceil(BLOCK_BYTES as usize) * BLOCK_BYTES as usize) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                self.push_failed(first_lsn, last_lsn, error);
+                return true;
+            }
+        };
+        bytes[..len].copy_from_slice(&records);
+        let end = offset + len as u64;
+        self.active.offset = if direct { offset + padded as u64 } else { end };
+        let id = self.front_id + self.in_flight.len() as u64;
+        self.in_flight.push_back(Batch {
+            first_lsn,
+            last_lsn,
+            segment_base: self.active.base_lsn,
+            segment_path: self.active.path.clone(),
+            file: self.active.file.clone(),
+            offset,
+            end,
+            bytes,
+            len: if direct { padded } else { len },
+            written: 0,
+            ops_in_flight: 0,
+            synced: false,
+            failed: None,
+        });
+        if let Err(error) = self.submit_write(id) {
+            self.batch_mut(id).failed = Some(error);
+        }
+        true
+    }
+
+    /// Starts a new segment for LSNs from `base_lsn` (the batch that did not fit the old one).
+    fn roll(&mut self, base_lsn: u64) -> io::Result<()> {
+        let dir = self.shared.dir.clone();
+        let path = segment::create(&dir, base_lsn, self.shared.options.segment_bytes)?;
+        let file = Arc::new(OwnedFd::from(segment::open_for_writing(&path, self.shared.options.direct)?));
+        self.shared.segments.lock().unwrap().push(crate::SegmentInfo { base_lsn, path: path.clone(), end: format::HEADER_BYTES });
+        self.active = Active { base_lsn, path, file, offset: format::HEADER_BYTES };
+        Ok(())
+    }
+
+    fn batch_mut(&mut self, id: u64) -> &mut Batch {
+        &mut self.in_flight[(id - self.front_id) as usize]
+    }
+
+    /// Submits the (rest of the) batch's write, linked to its fdatasync unless direct.
+    fn submit_write(&mut self, id: u64) -> io::Result<()> {
+        let direct = self.shared.options.direct;
+        let batch = self.batch_mut(id);
+        let mut len = batch.len - batch.written;
+        // A failpoint can cut the write short, to exercise the continuation.
+        if let Some(short) = fail::eval("log::short_write", |bytes| bytes.and_then(|bytes| bytes.parse::<usize>().ok()).unwrap_or(1)) {
+            if !direct {
+                len = len.min(short.max(1));
+            }
+        }
+        let fd: RawFd = batch.file.as_raw_fd();
+        let write = RawOp::Write {
+            fd: IoFd::raw(fd),
+            // SAFETY: written < len <= the buffer's length.
+            buf: unsafe { batch.bytes.as_ptr().add(batch.written) },
+            len: len as u32,
+            offset: batch.offset + batch.written as u64,
+            buf_index: None,
+        };
+        let short = len < batch.len - batch.written;
+        let injected = segment::failpoint("log::write").err();
+        let sync_injected = segment::failpoint("log::fdatasync").err();
+        if let Some(error) = injected {
+            batch.failed = Some(error);
+            // Nothing reaches the kernel; complete the batch through a nop so it fails in order.
+            batch.ops_in_flight += 1;
+            // SAFETY: a nop points at no memory.
+            unsafe { self.ring.submit_raw(RawOp::Nop, Ordering::None, tag(id, OP_SYNC))? };
+            return Ok(());
+        }
+        if let Some(error) = sync_injected {
+            batch.failed = Some(error);
+        }
+        let linked = !(direct || short);
+        // SAFETY: the buffer and the file stay in the in-flight table (and the file open) until
+        // every op of the batch has completed; `run` returns only when nothing is in flight.
+        unsafe { self.ring.submit_raw(write, if linked { Ordering::Link } else { Ordering::None }, tag(id, OP_WRITE))? };
+        self.batch_mut(id).ops_in_flight += 1;
+        if linked {
+            // SAFETY: a sync points at no memory; the file stays open (see above).
+            unsafe { self.ring.submit_raw(RawOp::Fsync { fd: IoFd::raw(fd), datasync: true }, Ordering::None, tag(id, OP_SYNC))? };
+            self.batch_mut(id).ops_in_flight += 1;
+        }
+        Ok(())
+    }
+
+    fn reap(&mut self) {
+        self.ready.clear();
+        self.ring.reap(&mut self.ready);
+        let ready = std::mem::take(&mut self.ready);
+        for &Ready { tag, result } in &ready {
+            self.complete(tag >> 1, tag & 1, result);
+        }
+        self.ready = ready;
+        self.advance();
+    }
+
+    fn complete(&mut self, id: u64, op: u64, result: i32) {
+        let direct = self.shared.options.direct;
+        let batch = self.batch_mut(id);
+        batch.ops_in_flight -= 1;
+        if batch.failed.is_some() {
+            return;
+        }
+        if result < 0 {
+            // ECANCELED on the sync just means its write failed or came up short; that write's
+            // own completion says which.
+            if !(op == OP_SYNC && result == -libc::ECANCELED) {
+                batch.failed = Some(io::Error::from_raw_os_error(-result));
+            }
+            return;
+        }
+        match op {
+            OP_WRITE => {
+                batch.written += result as usize;
+                if batch.written < batch.len {
+                    if result == 0 {
+                        batch.failed = Some(io::Error::new(io::ErrorKind::WriteZero, "the log's write wrote nothing"));
+                        return;
+                    }
+                    if batch.ops_in_flight == 0 || batch.ops_in_flight == 1 {
+                        // A short write: the linked sync was cancelled (or not submitted); write
+                        // the rest, then sync.
+                        if let Err(error) = self.submit_write(id) {
+                            self.batch_mut(id).failed = Some(error);
+                        }
+                    }
+                } else if direct {
+                    batch.synced = true; // O_DSYNC: durable when written
+                } else if batch.ops_in_flight == 0 {
+                    // A write that completed a short one: its sync was not linked; sync now.
+                    batch.ops_in_flight += 1;
+                    let fd = batch.file.as_raw_fd();
+                    // SAFETY: the sync points at no memory; the file stays open (see above).
+                    if let Err(error) = unsafe { self.ring.submit_raw(RawOp::Fsync { fd: IoFd::raw(fd), datasync: true }, Ordering::None, tag(id, OP_SYNC)) } {
+                        let batch = self.batch_mut(id);
+                        batch.ops_in_flight -= 1;
+                        batch.failed = Some(error);
+                    }
+                }
+            }
+            _ => {
+                if batch.written == batch.len {
+                    batch.synced = true;
+                }
+            }
+        }
+    }
+
+    /// A batch that never reached the kernel (its segment could not be made): it fails in order.
+    fn push_failed(&mut self, first_lsn: u64, last_lsn: u64, error: io::Error) {
+        self.in_flight.push_back(Batch {
+            first_lsn,
+            last_lsn,
+            segment_base: self.active.base_lsn,
+            segment_path: self.active.path.clone(),
+            file: self.active.file.clone(),
+            offset: self.active.offset,
+            end: self.active.offset,
+            bytes: AlignedBuf::new(BLOCK_BYTES as usize, BLOCK_BYTES as usize).expect("a block"),
+            len: 0,
+            written: 0,
+            ops_in_flight: 0,
+            synced: false,
+            failed: Some(error),
+        });
+    }
+
+    /// Retires finished batches from the front, in order: durable ones advance the durable LSN.
+    /// A failed one starts a failure: it and every later batch are dropped as they finish, and
+    /// once nothing is in flight the log resumes where the failed batch began.
+    fn advance(&mut self) {
+        let mut durable = None;
+        while let Some(front) = self.in_flight.front_mut() {
+            if front.ops_in_flight > 0 {
+                break;
+            }
+            if self.failing.is_none() {
+                if let Some(error) = front.failed.take() {
+                    let resume = Active {
+                        base_lsn: front.segment_base,
+                        path: front.segment_path.clone(),
+                        file: front.file.clone(),
+                        offset: front.offset,
+                    };
+                    self.failing = Some(Failure { first_lsn: front.first_lsn, error, resume });
+                } else if !front.synced {
+                    break;
+                } else {
+                    let batch = self.in_flight.pop_front().expect("the front exists");
+                    self.front_id += 1;
+                    self.shared.set_segment_end(batch.segment_base, batch.end);
+                    durable = Some(batch.last_lsn);
+                    continue;
+                }
+            }
+            // Failing: this batch is lost with the failed one (its bytes follow a hole).
+            self.in_flight.pop_front();
+            self.front_id += 1;
+        }
+        if let Some(lsn) = durable {
+            self.shared.set_durable(lsn);
+            (self.shared.listener)(Notice::Durable(lsn));
+        }
+        if self.in_flight.is_empty() {
+            if let Some(failure) = self.failing.take() {
+                self.resume_after(failure);
+            }
+        }
+    }
+
+    /// Ends a failure: every LSN from the failed batch on (in flight or pending) fails, and they
+    /// are handed out again from where the failed batch began.
+    fn resume_after(&mut self, failure: Failure) {
+        let mut queue = self.shared.queue.lock().unwrap();
+        let last = queue.next_lsn - 1;
+        queue.pending.clear();
+        queue.next_lsn = failure.first_lsn;
+        queue.pending_first_lsn = failure.first_lsn;
+        queue.writing_up_to = failure.first_lsn - 1;
+        drop(queue);
+        self.active = failure.resume;
+        // Bytes the failed batches (and any after them) left behind must never be read back as
+        // records for the LSNs handed out again: cut them off, and drop later segments.
+        let cleaned = self
+            .shared
+            .drop_segments_after(self.active.base_lsn)
+            .and_then(|()| segment::cut(&self.active.path, self.active.offset, self.shared.options.segment_bytes));
+        if let Err(error) = cleaned {
+            self.shared.queue.lock().unwrap().broken = Some(error.to_string());
+        }
+        (self.shared.listener)(Notice::Failed { first: failure.first_lsn, last, error: failure.error });
+    }
+}
