@@ -83,6 +83,28 @@ pub fn framed_len(len: usize) -> usize {
     FRAME_BYTES + len
 }
 
+/// The framed length of the record whose frame starts at `at` in a run of framed records.
+pub fn framed_len_at(frames: &[u8], at: usize) -> usize {
+    let len = u32::from_le_bytes(frames[at..at + 4].try_into().expect("a frame's length"));
+    framed_len(len as usize)
+}
+
+/// How many bytes of whole records from the start of `frames` fit in `room` (at least the first
+/// record), and how many records that is.
+pub fn records_within(frames: &[u8], room: usize) -> (usize, u64) {
+    let mut taken = 0;
+    let mut count = 0;
+    while taken < frames.len() {
+        let next = framed_len_at(frames, taken);
+        if count > 0 && taken + next > room {
+            break;
+        }
+        taken += next;
+        count += 1;
+    }
+    (taken, count)
+}
+
 /// What is at the start of `bytes`, read as the record that should be LSN `expected`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {

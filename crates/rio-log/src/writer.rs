@@ -72,6 +72,9 @@ struct Failure {
     resume: Active,
 }
 
+/// The most bytes of records one batch writes.
+const MAX_BATCH_BYTES: usize = 4 << 20;
+
 const OP_WRITE: u64 = 0;
 const OP_SYNC: u64 = 1;
 
@@ -133,25 +136,35 @@ impl Writer {
     fn next_batch(&mut self) -> bool {
         let direct = self.shared.options.direct;
         let segment_bytes = self.shared.options.segment_bytes;
-        let (records, first_lsn, last_lsn) = {
-            let mut queue = self.shared.queue.lock().unwrap();
+        // A segment that cannot take the next record rolls first; then the batch takes the
+        // records that fit the room left (at least one), so a segment ends near its size.
+        let first = {
+            let queue = self.shared.queue.lock().unwrap();
             if queue.pending.is_empty() {
                 return false;
             }
-            let taken = std::mem::take(&mut queue.pending);
-            let first = queue.pending_first_lsn;
-            let last = queue.next_lsn - 1;
-            queue.pending_first_lsn = queue.next_lsn;
-            queue.writing_up_to = last;
-            (taken, first, last)
+            (queue.pending_first_lsn, format::framed_len_at(&queue.pending, 0))
         };
-        let len = records.len();
-        if self.active.offset + len as u64 > segment_bytes && self.active.offset > format::HEADER_BYTES {
-            if let Err(error) = self.roll(first_lsn) {
-                self.push_failed(first_lsn, last_lsn, error);
-                return true;
-            }
+        let mut roll_error = None;
+        if self.active.offset + first.1 as u64 > segment_bytes && self.active.offset > format::HEADER_BYTES {
+            roll_error = self.roll(first.0).err();
         }
+        let room = (segment_bytes.saturating_sub(self.active.offset) as usize).clamp(first.1, MAX_BATCH_BYTES.max(first.1));
+        let (records, first_lsn, last_lsn) = {
+            let mut queue = self.shared.queue.lock().unwrap();
+            let (take, count) = if roll_error.is_some() { (queue.pending.len(), u64::MAX) } else { format::records_within(&queue.pending, room) };
+            let records: Vec<u8> = queue.pending.drain(..take).collect();
+            let first = queue.pending_first_lsn;
+            let last = if count == u64::MAX { queue.next_lsn - 1 } else { first + count - 1 };
+            queue.pending_first_lsn = last + 1;
+            queue.writing_up_to = last;
+            (records, first, last)
+        };
+        if let Some(error) = roll_error {
+            self.push_failed(first_lsn, last_lsn, error);
+            return true;
+        }
+        let len = records.len();
         let offset = self.active.offset;
         let padded = if direct { (format::align_up(len as u64)) as usize } else { len };
         let mut bytes = match AlignedBuf::new(BLOCK_BYTES as usize, padded.max(BLOCK_BYTES as usize).div_ceil(BLOCK_BYTES as usize) * BLOCK_BYTES as usize) {

