@@ -4,8 +4,8 @@
 //! ```no_run
 //! use rio_log::{Log, LogOptions, Notice};
 //! let log = Log::open("/tmp/wal".as_ref(), LogOptions::default(), Box::new(|_: Notice| {}))?;
-//! let lsn = log.append(b"put k v")?;          // queued; durable once a Notice says so
-//! log.wait_durable(lsn)?;                      // or block until it is
+//! let appended = log.append(b"put k v")?;     // queued; durable once a Notice says so
+//! log.wait_durable(appended)?;                 // or block until it is
 //! for (lsn, data) in log.read(1, usize::MAX)? { println!("{lsn}: {data:?}"); }
 //! log.close()?;
 //! # Ok::<(), std::io::Error>(())
@@ -43,14 +43,29 @@ pub use format::MAX_RECORD_BYTES;
 /// A log sequence number: records are numbered from 1, without gaps.
 pub type Lsn = u64;
 
+/// How many failures the log has handed LSNs out again after. An LSN names one append only
+/// together with its epoch: after a failure, the failed LSNs go to new appends.
+pub type Epoch = u64;
+
+/// Where an append went: its LSN, in an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The (first) record's LSN.
+    pub lsn: Lsn,
+    /// The epoch it was appended in.
+    pub epoch: Epoch,
+}
+
 /// What the writer thread reports to the listener given to [`Log::open`].
 #[derive(Debug)]
 pub enum Notice {
     /// Every record up to and including this LSN is durable.
     Durable(Lsn),
-    /// The records `first..=last` failed (an IO error, or one before them did) and are not in the
-    /// log; their LSNs will be handed out again.
+    /// The records `first..=last` of `epoch` failed (an IO error, or one before them did) and are
+    /// not in the log; their LSNs will be handed out again, in the next epoch.
     Failed {
+        /// The epoch the failed appends were made in.
+        epoch: Epoch,
         /// The first failed LSN.
         first: Lsn,
         /// The last LSN handed out when the failure was handled.
@@ -101,6 +116,9 @@ pub(crate) struct Queue {
     pub closed: bool,
     /// Set when the log could not be made safe after a failure: it must be reopened.
     pub broken: Option<String>,
+    pub epoch: Epoch,
+    /// Every failure so far: in which epoch, from which LSN.
+    pub failures: Vec<(Epoch, Lsn)>,
 }
 
 /// What the handle and the writer thread share.
@@ -212,6 +230,8 @@ impl Log {
                 writing_up_to: next_lsn - 1,
                 closed: false,
                 broken: None,
+                epoch: 0,
+                failures: Vec::new(),
             }),
             wake,
             segments: Mutex::new(segments),
@@ -225,14 +245,14 @@ impl Log {
         Ok(Log { shared, writer: Some(handle), _lock: lock })
     }
 
-    /// Queues a record; returns its LSN. It is durable once the listener hears
+    /// Queues a record; returns where it went. It is durable once the listener hears
     /// `Notice::Durable(n)` with `n >= lsn` (or [`Log::wait_durable`] returns).
-    pub fn append(&self, data: &[u8]) -> io::Result<Lsn> {
+    pub fn append(&self, data: &[u8]) -> io::Result<Appended> {
         self.append_batch(std::iter::once(data))
     }
 
-    /// Queues several records at once (consecutive LSNs); returns the first LSN.
-    pub fn append_batch<'a>(&self, records: impl IntoIterator<Item = &'a [u8]>) -> io::Result<Lsn> {
+    /// Queues several records at once (consecutive LSNs); returns where the first went.
+    pub fn append_batch<'a>(&self, records: impl IntoIterator<Item = &'a [u8]>) -> io::Result<Appended> {
         let mut queue = self.shared.queue.lock().unwrap();
         if queue.closed {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the log is closed"));
@@ -253,11 +273,12 @@ impl Log {
             format::encode_record(&mut queue.pending, lsn, data);
             queue.next_lsn += 1;
         }
+        let epoch = queue.epoch;
         drop(queue);
         if was_empty {
             self.shared.wake_writer();
         }
-        Ok(first)
+        Ok(Appended { lsn: first, epoch })
     }
 
     /// The highest LSN known durable (0 when the log is empty).
@@ -270,16 +291,21 @@ impl Log {
         self.shared.queue.lock().unwrap().next_lsn
     }
 
-    /// Blocks until `lsn` is durable, or fails if it failed (or the log closed before).
-    pub fn wait_durable(&self, lsn: Lsn) -> io::Result<()> {
+    /// Blocks until the append is durable, or fails if it failed.
+    pub fn wait_durable(&self, appended: Appended) -> io::Result<()> {
         let mut durable = self.shared.durable.lock().unwrap();
         loop {
-            if *durable >= lsn {
+            let queue = self.shared.queue.lock().unwrap();
+            let failed = queue.failures.iter().any(|&(epoch, first)| epoch == appended.epoch && first <= appended.lsn);
+            if failed {
+                return Err(io::Error::other(format!("LSN {} failed: it was not written", appended.lsn)));
+            }
+            if queue.epoch == appended.epoch && *durable >= appended.lsn {
                 return Ok(());
             }
-            let queue = self.shared.queue.lock().unwrap();
-            if queue.next_lsn <= lsn {
-                return Err(io::Error::other(format!("LSN {lsn} was not written (it failed, or was never appended)")));
+            if queue.epoch != appended.epoch && *durable >= appended.lsn {
+                // Durable before a later failure reset the LSNs: it was not among the failed.
+                return Ok(());
             }
             drop(queue);
             durable = self.shared.durable_changed.wait_timeout(durable, std::time::Duration::from_millis(50)).unwrap().0;

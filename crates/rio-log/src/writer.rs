@@ -390,6 +390,9 @@ impl Writer {
     fn resume_after(&mut self, failure: Failure) {
         let mut queue = self.shared.queue.lock().unwrap();
         let last = queue.next_lsn - 1;
+        let epoch = queue.epoch;
+        queue.failures.push((epoch, failure.first_lsn));
+        queue.epoch += 1;
         queue.pending.clear();
         queue.next_lsn = failure.first_lsn;
         queue.pending_first_lsn = failure.first_lsn;
@@ -405,6 +408,6 @@ impl Writer {
         if let Err(error) = cleaned {
             self.shared.queue.lock().unwrap().broken = Some(error.to_string());
         }
-        (self.shared.listener)(Notice::Failed { first: failure.first_lsn, last, error: failure.error });
+        (self.shared.listener)(Notice::Failed { epoch, first: failure.first_lsn, last, error: failure.error });
     }
 }

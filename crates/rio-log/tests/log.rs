@@ -15,9 +15,9 @@ fn appended_records_become_durable_in_order_and_read_back_after_reopen() {
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap();
         let (log, notices) = open(dir.path(), options(backend));
-        let lsns: Vec<u64> = (1..=500).map(|i| log.append(&record(i)).unwrap()).collect();
-        assert_eq!(lsns, (1..=500).collect::<Vec<_>>(), "{backend:?}: consecutive LSNs from 1");
-        log.wait_durable(500).unwrap();
+        let appended: Vec<_> = (1..=500).map(|i| log.append(&record(i)).unwrap()).collect();
+        assert_eq!(appended.iter().map(|a| a.lsn).collect::<Vec<_>>(), (1..=500).collect::<Vec<_>>(), "{backend:?}: consecutive LSNs from 1");
+        log.wait_durable(appended[499]).unwrap();
         let mut last = 0;
         while let Ok(Notice::Durable(lsn)) = notices.recv_timeout(Duration::from_millis(100)) {
             assert!(lsn > last, "durable LSNs only grow");
@@ -31,8 +31,9 @@ fn appended_records_become_durable_in_order_and_read_back_after_reopen() {
         for (lsn, data) in records {
             assert_eq!(data, record(lsn));
         }
-        assert_eq!(log.append(b"after reopen").unwrap(), 501);
-        log.wait_durable(501).unwrap();
+        let appended = log.append(b"after reopen").unwrap();
+        assert_eq!(appended.lsn, 501);
+        log.wait_durable(appended).unwrap();
     }
 }
 
@@ -44,8 +45,8 @@ fn direct_mode_pads_batches_to_blocks_and_reads_back() {
         let (log, _) = open(dir.path(), direct.clone());
         for round in 0..20u64 {
             let first = log.append_batch((0..7).map(|_| b"direct record".as_slice())).unwrap();
-            log.wait_durable(first + 6).unwrap();
-            assert_eq!(first, round * 7 + 1);
+            log.wait_durable(rio_log::Appended { lsn: first.lsn + 6, ..first }).unwrap();
+            assert_eq!(first.lsn, round * 7 + 1);
         }
         log.close().unwrap();
         let (log, _) = open(dir.path(), direct);
@@ -58,10 +59,11 @@ fn segments_roll_and_truncate_drops_whole_old_segments() {
     for backend in backends() {
         let dir = tempfile::tempdir().unwrap();
         let (log, _) = open(dir.path(), options(backend));
+        let mut last = None;
         for i in 1..=3000 {
-            log.append(&record(i)).unwrap();
+            last = Some(log.append(&record(i)).unwrap());
         }
-        log.wait_durable(3000).unwrap();
+        log.wait_durable(last.unwrap()).unwrap();
         let segments = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log")).count();
         assert!(segments >= 3, "{backend:?}: 3000 records fill several 64 KiB segments ({segments})");
         let removed = log.truncate(2000).unwrap();
@@ -88,10 +90,11 @@ fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
 fn recovery_stops_at_a_torn_tail_and_never_returns_it() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = open(dir.path(), options(rio::Backend::Threads));
+    let mut last = None;
     for i in 1..=100 {
-        log.append(&record(i)).unwrap();
+        last = Some(log.append(&record(i)).unwrap());
     }
-    log.wait_durable(100).unwrap();
+    log.wait_durable(last.unwrap()).unwrap();
     let end_of_100 = std::fs::metadata(segment_files(dir.path())[0].clone()).unwrap();
     drop(end_of_100);
     log.close().unwrap();
@@ -105,8 +108,9 @@ fn recovery_stops_at_a_torn_tail_and_never_returns_it() {
     drop(file);
     let (log, _) = open(dir.path(), options(rio::Backend::Threads));
     assert_eq!(all(&log).len(), 100);
-    assert_eq!(log.append(b"the real 101").unwrap(), 101);
-    log.wait_durable(101).unwrap();
+    let appended = log.append(b"the real 101").unwrap();
+    assert_eq!(appended.lsn, 101);
+    log.wait_durable(appended).unwrap();
     log.close().unwrap();
     let (log, _) = open(dir.path(), options(rio::Backend::Threads));
     assert_eq!(all(&log).last().unwrap().1, b"the real 101");
@@ -116,10 +120,11 @@ fn recovery_stops_at_a_torn_tail_and_never_returns_it() {
 fn a_corrupt_record_cuts_the_log_there_and_nothing_after_it_is_returned() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = open(dir.path(), options(rio::Backend::Threads));
+    let mut last = None;
     for i in 1..=2000 {
-        log.append(&record(i)).unwrap();
+        last = Some(log.append(&record(i)).unwrap());
     }
-    log.wait_durable(2000).unwrap();
+    log.wait_durable(last.unwrap()).unwrap();
     log.close().unwrap();
     // Flip a byte in the middle of the second segment's data.
     let second = segment_files(dir.path())[1].clone();
