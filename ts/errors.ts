@@ -42,47 +42,121 @@ export interface CodedError extends Error {
   code: string
 }
 
-function coded<E extends Error>(error: E, code: string): E & CodedError {
-  const withCode = error as E & CodedError
-  withCode.code = code
+/** `error` with Node's `code`, shown in the stack's first line as Node shows it. */
+export function withCode<E extends Error>(error: E, code: string): E & CodedError {
+  const coded = error as E & CodedError
+  coded.code = code
   // Node shows the code in the name while the stack is captured: `TypeError [ERR_X]: message`.
   const name = error.name
-  withCode.name = `${name} [${code}]`
-  void withCode.stack
-  withCode.name = name
-  return withCode
+  coded.name = `${name} [${code}]`
+  void coded.stack
+  coded.name = name
+  return coded
 }
 
+/** How Node's argument errors show the value they got (its `determineSpecificType`). */
 function describe(value: unknown): string {
-  if (value == null) return ` Received ${value}`
-  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`
-  if (typeof value === 'object') {
-    const name = value.constructor?.name
-    return name ? ` Received an instance of ${name}` : ' Received an object'
+  if (value === null) return 'null'
+  if (value === undefined) return 'undefined'
+  switch (typeof value) {
+    case 'bigint':
+      return `type bigint (${value}n)`
+    case 'number':
+      return Object.is(value, -0) ? 'type number (-0)' : `type number (${value})`
+    case 'boolean':
+    case 'symbol':
+      return `type ${typeof value} (${String(value)})`
+    case 'function':
+      return `function ${value.name}`
+    case 'object':
+      if (value.constructor && 'name' in value.constructor) return `an instance of ${value.constructor.name}`
+      return inspect(value, { depth: -1 })
+    default: {
+      const text = String(value)
+      const shown = text.length > 28 ? `${text.slice(0, 25)}...` : text
+      return shown.includes("'") ? `type string (${JSON.stringify(shown)})` : `type string ('${shown}')`
+    }
   }
-  let shown = String(value)
-  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
-  if (typeof value === 'string') shown = `'${shown}'`
-  return ` Received type ${typeof value} (${shown})`
 }
 
-export function invalidArgType(name: string, expected: string, actual: unknown): TypeError & CodedError {
-  return coded(new TypeError(`The "${name}" argument must be ${expected}.${describe(actual)}`), 'ERR_INVALID_ARG_TYPE')
+/** Type names Node writes in lower case ('object' only when no class is named beside it). */
+const primitiveTypes = new Set(['string', 'function', 'number', 'object', 'Function', 'Object', 'boolean', 'bigint', 'symbol'])
+
+/** 'a', 'a or b', 'a, b, or c', as Node joins the names in a message. */
+function listOf(names: string[]): string {
+  if (names.length <= 2) return names.join(' or ')
+  return `${names.slice(0, -1).join(', ')}, or ${names[names.length - 1]}`
 }
 
-export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & CodedError {
+/** What Node's ERR_INVALID_ARG_TYPE says is expected, from its list of type and class names. */
+function expectedOf(expected: readonly string[]): string {
+  const types: string[] = []
+  const classes: string[] = []
+  const other: string[] = []
+  for (const name of expected) {
+    if (primitiveTypes.has(name)) types.push(name.toLowerCase())
+    else if (/^[A-Z][a-zA-Z0-9]*$/.test(name)) classes.push(name)
+    else other.push(name)
+  }
+  // With classes named too, 'object' reads as the class Object.
+  if (classes.length > 0 && types.includes('object')) {
+    types.splice(types.indexOf('object'), 1)
+    classes.push('Object')
+  }
+  const parts: string[] = []
+  if (types.length > 0) parts.push(`${types.length > 1 ? 'one of type' : 'of type'} ${listOf(types)}`)
+  if (classes.length > 0) parts.push(`an instance of ${listOf(classes)}`)
+  if (other.length > 1) parts.push(`one of ${listOf(other)}`)
+  else if (other.length === 1) parts.push(other[0].toLowerCase() === other[0] ? other[0] : `an ${other[0]}`)
+  return parts.join(' or ')
+}
+
+/** `The "name" argument`, or `The "a.b" property` for an option. */
+function subject(name: string): string {
+  return `The "${name}" ${name.includes('.') ? 'property' : 'argument'}`
+}
+
+/**
+ * Node's ERR_INVALID_ARG_TYPE. `expected`: Node's list of type and class names
+ * (`['string', 'Buffer', 'URL']` reads "of type string or an instance of Buffer or URL"), or the
+ * phrase itself ('of type number').
+ */
+export function invalidArgType(name: string, expected: string | readonly string[], actual: unknown): TypeError & CodedError {
+  const wanted = typeof expected === 'string' ? expected : expectedOf(expected)
+  return withCode(new TypeError(`${subject(name)} must be ${wanted}. Received ${describe(actual)}`), 'ERR_INVALID_ARG_TYPE')
+}
+
+export function invalidArgValue(name: string, value: unknown, reason = 'is invalid'): TypeError & CodedError {
   // As Node shows it: strings quoted, control characters escaped ('a\x00b').
   let shown = inspect(value)
   if (shown.length > 128) shown = `${shown.slice(0, 128)}...`
-  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE')
+  const kind = name.includes('.') ? 'property' : 'argument'
+  return withCode(new TypeError(`The ${kind} '${name}' ${reason}. Received ${shown}`), 'ERR_INVALID_ARG_VALUE')
+}
+
+/** 1_000_000 for 1000000, as Node writes big integers in range errors. */
+function withSeparators(digits: string): string {
+  const start = digits.startsWith('-') ? 1 : 0
+  let grouped = ''
+  let end = digits.length
+  for (; end >= start + 4; end -= 3) grouped = `_${digits.slice(end - 3, end)}${grouped}`
+  return `${digits.slice(0, end)}${grouped}`
 }
 
 export function outOfRange(name: string, range: string, actual: unknown): RangeError & CodedError {
-  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(actual)}`), 'ERR_OUT_OF_RANGE')
+  let shown: string
+  if (Number.isInteger(actual) && Math.abs(actual as number) > 2 ** 32) shown = withSeparators(String(actual))
+  else if (typeof actual === 'bigint') shown = `${actual > 2n ** 32n || actual < -(2n ** 32n) ? withSeparators(String(actual)) : String(actual)}n`
+  else shown = inspect(actual)
+  return withCode(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), 'ERR_OUT_OF_RANGE')
+}
+
+export function unknownEncoding(encoding: unknown): TypeError & CodedError {
+  return withCode(new TypeError(`Unknown encoding: ${String(encoding)}`), 'ERR_UNKNOWN_ENCODING')
 }
 
 export function invalidState(message: string): Error & CodedError {
-  return coded(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE')
+  return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE')
 }
 
 /** What an aborted op rejects with, as in Node (`name` 'AbortError', `code` 'ABORT_ERR'). */

@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 import { constants } from 'node:fs'
-import { invalidArgValue } from './errors.js'
+import { invalidArgValue, outOfRange } from './errors.js'
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC } = constants
 
@@ -32,10 +32,14 @@ const byName: Record<string, number> = {
   'sa+': O_APPEND | O_CREAT | O_RDWR | O_SYNC,
 }
 
-/** The numeric flags for a flag string or number (undefined and null: 'r'). */
-export function openFlags(flags: string | number | null | undefined, fallback = 'r'): number {
+/** The numeric flags for a flag string or number (undefined and null: `fallback`), checked as Node's `stringToFlags`. */
+export function openFlags(flags: unknown, fallback = 'r'): number {
+  if (typeof flags === 'number') {
+    if (!Number.isInteger(flags)) throw outOfRange('flags', 'an integer', flags)
+    if (flags < -(2 ** 31) || flags > 2 ** 31 - 1) throw outOfRange('flags', '>= -2147483648 && <= 2147483647', flags)
+    return flags
+  }
   if (flags == null) return byName[fallback]
-  if (typeof flags === 'number' && Number.isInteger(flags)) return flags
   if (typeof flags === 'string' && Object.hasOwn(byName, flags)) return byName[flags]
-  throw invalidArgValue('flags', flags, 'is invalid')
+  throw invalidArgValue('flags', flags)
 }

@@ -208,11 +208,30 @@ function bytesOf(name: string, buffer: unknown): Uint8Array | Error {
   return invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', buffer)
 }
 
-/** A path as the bytes to hand the kernel (NUL-terminated later) and as text for errors. */
-function pathOf(name: string, path: unknown): { bytes: Uint8Array | string; text: string } | Error {
-  if (path instanceof URL) {
-    if (path.protocol !== 'file:') return invalidArgType(name, 'of type string or an instance of Buffer or URL', path)
-    path = fileURLToPath(path)
+/** A path checked: the bytes to hand the kernel (NUL-terminated later), and its text for errors. */
+export interface PathArgument {
+  bytes: Uint8Array | string
+  text: string
+}
+
+/** Whether `value` is a URL as Node's fs takes one (its `isURL`: URL-like objects from other realms too). */
+function isURL(value: unknown): value is URL {
+  const url = value as { href?: unknown; protocol?: unknown; auth?: unknown; path?: unknown } | null | undefined
+  return Boolean(url?.href && url.protocol && url.auth === undefined && url.path === undefined)
+}
+
+/**
+ * `path` checked as Node's `getValidatedPath` checks it, with its errors: a string, a Uint8Array or
+ * a `file:` URL, without NUL bytes. `name` is the argument's name in the error.
+ * @internal
+ */
+export function pathOf(name: string, path: unknown): PathArgument | Error {
+  if (isURL(path)) {
+    try {
+      path = fileURLToPath(path)
+    } catch (error) {
+      return error as Error // Node's own: ERR_INVALID_URL_SCHEME, ERR_INVALID_FILE_URL_PATH, ...
+    }
   }
   if (typeof path === 'string') {
     if (path.includes('\u0000')) return invalidArgValue(name, path, 'must be a string, Uint8Array, or URL without null bytes')
@@ -222,7 +241,7 @@ function pathOf(name: string, path: unknown): { bytes: Uint8Array | string; text
     if (path.includes(0)) return invalidArgValue(name, path, 'must be a string, Uint8Array, or URL without null bytes')
     return { bytes: path, text: Buffer.from(path.buffer, path.byteOffset, path.byteLength).toString() }
   }
-  return invalidArgType(name, 'of type string or an instance of Buffer or URL', path)
+  return invalidArgType(name, ['string', 'Buffer', 'URL'], path)
 }
 
 function detachedError(syscall: string): Error {
@@ -752,8 +771,8 @@ export class Ring {
     op: number,
     settle: Settle,
     syscall: string,
-    path: { bytes: Uint8Array | string; text: string },
-    dest: { bytes: Uint8Array | string; text: string } | undefined,
+    path: PathArgument,
+    dest: PathArgument | undefined,
     a: number,
     b: number,
     options: OpOptions | undefined,
@@ -777,8 +796,8 @@ export class Ring {
     a: number,
     b: number,
     options: OpOptions | undefined,
-    path?: { bytes: Uint8Array | string; text: string },
-    dest?: { bytes: Uint8Array | string; text: string },
+    path?: PathArgument,
+    dest?: PathArgument,
   ): Promise<any> {
     if (this.#closed) return Promise.reject(invalidState('the ring is closed'))
     let ordering = 0

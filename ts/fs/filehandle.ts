@@ -1,25 +1,40 @@
 /**
- * `FileHandle`: what `rio-uring/fs`'s `open` gives, with the methods and results of Node's
- * `FileHandle`. Reads, writes, syncs, stat, truncate and close go through the ring; what io_uring
- * has no op for (chmod, chown, utimes) goes to Node. Like Node's, a handle counts the ops in
- * flight and closes only after them, and an op on a closed handle fails with EBADF.
+ * `FileHandle`: what `rio-uring/fs`'s `open` gives, with the methods, argument checks and results of
+ * Node's `FileHandle`. Reads, writes, syncs, stat, truncate and close go through the ring; what
+ * io_uring has no op for (chmod, chown, utimes) goes to Node. Like Node's, a handle counts the ops
+ * in flight and closes only after them, and an op on a closed handle rejects with `file closed`
+ * before it looks at its arguments.
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events'
 import * as nodeFs from 'node:fs'
-import { promisify } from 'node:util'
 import { createInterface, type Interface } from 'node:readline'
-import { invalidArgType } from '../errors.js'
+import { ReadableStream, type UnderlyingByteSource, type UnderlyingSource } from 'node:stream/web'
+import { promisify } from 'node:util'
+import { invalidArgValue, invalidState, systemError } from '../errors.js'
 import type { Ring } from '../ring.js'
-import { readWhole, writeWhole } from './io.js'
-import { checkEncoding, integerOf, optionsOf, positionOf, viewOf } from './options.js'
-import { toStats } from './stats.js'
+import { readFileOptions, readOpenFile, STREAM_CHUNK_BYTES, writeAt, writeContents, writeFileRequest } from './io.js'
+import {
+  bytesOf,
+  filePosition,
+  validateBuffer,
+  validateBufferArray,
+  validateInteger,
+  validateNullableObject,
+  validateOffsetLengthRead,
+  validateOffsetLengthWrite,
+  validateString,
+  writeEncodingOf,
+} from './options.js'
+import { statsOf } from './stats.js'
 
 const fchmod = promisify(nodeFs.fchmod)
 const fchown = promisify(nodeFs.fchown)
 const futimes = promisify(nodeFs.futimes)
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+/** The buffer `read()` allocates when given none, and the chunks of a byte web stream. */
 const kReadDefault = 16384
+const EINVAL = 22
 
 export interface ReadResult<T extends ArrayBufferView> {
   bytesRead: number
@@ -33,15 +48,26 @@ export interface WriteResult<T> {
 
 interface ReadOptions<T extends ArrayBufferView> {
   buffer?: T
-  offset?: number
-  length?: number
+  offset?: number | null
+  length?: number | null
   position?: number | bigint | null
 }
 
-/** Which handles the module made: only those may be read or written without positions. */
-const ringOf = new WeakMap<FileHandle, Ring>()
+interface WriteOptions {
+  offset?: number | null
+  length?: number | null
+  position?: number | bigint | null
+}
 
-/** Node's error for an op on a closed handle. */
+/** The ring each handle's ops go through: the one that opened it. */
+const rings = new WeakMap<FileHandle, Ring>()
+
+/** The ring `handle` was opened on (for the module's functions given a handle). */
+export function ringOf(handle: FileHandle): Ring {
+  return rings.get(handle)!
+}
+
+/** Node's error for an op on a closed handle: `syscall` is the name of Node's function for it. */
 function closedError(syscall: string): Error {
   const error = new Error('file closed') as Error & { code: string; syscall: string }
   error.code = 'EBADF'
@@ -73,15 +99,18 @@ function streamFs(handle: FileHandle, ring: Ring): object {
 
 export class FileHandle extends EventEmitter {
   #fd: number
-  #inFlight = 0
+  /** Ops running on the fd, and open web streams: `close` waits for them, as Node's refcount does. */
+  #refs = 0
   #closing: Promise<void> | null = null
   #whenIdle: (() => void) | null = null
+  /** A web stream reads the handle: only one may. */
+  #locked = false
 
   /** @internal */
   constructor(fd: number, ring: Ring) {
     super()
     this.#fd = fd
-    ringOf.set(this, ring)
+    rings.set(this, ring)
   }
 
   /** The numeric file descriptor; -1 once closed. */
@@ -89,14 +118,29 @@ export class FileHandle extends EventEmitter {
     return this.#fd
   }
 
-  /** Runs an op on the fd, counted so `close` waits for it; fails with EBADF once closed. */
-  async #use<T>(syscall: string, op: (fd: number, ring: Ring) => Promise<T>): Promise<T> {
-    if (this.#fd === -1 || this.#closing !== null) throw closedError(syscall)
-    this.#inFlight++
+  #ref(): void {
+    this.#refs++
+  }
+
+  #unref(): void {
+    if (--this.#refs === 0 && this.#whenIdle !== null) {
+      const whenIdle = this.#whenIdle
+      this.#whenIdle = null
+      whenIdle()
+    }
+  }
+
+  /**
+   * Node's `fsCall`: runs `op` on the fd, counted so that `close` waits for it. Always a promise;
+   * on a closed handle it rejects with `file closed` (EBADF, `syscall`) before `op` checks anything.
+   */
+  async #call<T>(syscall: string, op: (fd: number, ring: Ring) => Promise<T>): Promise<T> {
+    if (this.#fd === -1) throw closedError(syscall)
+    this.#ref()
     try {
-      return await op(this.#fd, ringOf.get(this)!)
+      return await op(this.#fd, ringOf(this))
     } finally {
-      if (--this.#inFlight === 0 && this.#whenIdle !== null) this.#whenIdle()
+      this.#unref()
     }
   }
 
@@ -106,26 +150,12 @@ export class FileHandle extends EventEmitter {
    * and `read(buffer, { offset, length, position })`.
    */
   read<T extends ArrayBufferView = Buffer>(
-    buffer?: T | ReadOptions<T>,
-    offset?: number | ReadOptions<T>,
-    length?: number,
+    buffer?: T | ReadOptions<T> | null,
+    offset?: number | null | ReadOptions<T>,
+    length?: number | null,
     position?: number | bigint | null,
   ): Promise<ReadResult<T>> {
-    return this.#use('read', async (fd, ring) => {
-      let target = buffer as T | undefined
-      if (buffer != null && !ArrayBuffer.isView(buffer)) {
-        ;({ buffer: target, offset, length, position } = buffer as ReadOptions<T>)
-      } else if (offset != null && typeof offset === 'object') {
-        ;({ offset, length, position } = offset as ReadOptions<T>)
-      }
-      const view = viewOf('buffer', target ?? Buffer.alloc(kReadDefault))
-      const chosen = (target ?? view) as T
-      const start = offset == null ? 0 : integerOf('offset', offset, 0, view.byteLength)
-      const count = length == null ? view.byteLength - start : integerOf('length', length, 0, view.byteLength - start)
-      if (count === 0) return { bytesRead: 0, buffer: chosen }
-      const bytesRead = await ring.readAt(fd, view.subarray(start, start + count), positionOf(position) ?? -1)
-      return { bytesRead, buffer: chosen }
-    })
+    return this.#call('read', (fd, ring) => read(ring, fd, buffer, offset, length, position))
   }
 
   /**
@@ -134,57 +164,44 @@ export class FileHandle extends EventEmitter {
    */
   write<T extends ArrayBufferView | string>(
     buffer: T,
-    offsetOrPosition?: number | null | { offset?: number; length?: number; position?: number | null },
+    offsetOrPosition?: number | bigint | null | WriteOptions,
     lengthOrEncoding?: number | BufferEncoding | null,
     position?: number | bigint | null,
   ): Promise<WriteResult<T>> {
-    return this.#use('write', async (fd, ring) => {
-      let bytes: Uint8Array
-      let at: number | bigint | null
-      if (typeof buffer === 'string') {
-        at = positionOf(offsetOrPosition)
-        bytes = Buffer.from(buffer, lengthOrEncoding == null ? 'utf8' : checkEncoding(lengthOrEncoding))
-      } else {
-        const view = viewOf('buffer', buffer)
-        let offset = offsetOrPosition as number | null | undefined
-        let length = lengthOrEncoding as number | null | undefined
-        if (offsetOrPosition != null && typeof offsetOrPosition === 'object') {
-          ;({ offset, length, position } = offsetOrPosition)
-        }
-        const start = offset == null ? 0 : integerOf('offset', offset, 0, view.byteLength)
-        const count = length == null ? view.byteLength - start : integerOf('length', length, 0, view.byteLength - start)
-        bytes = view.subarray(start, start + count)
-        at = positionOf(position)
-      }
-      if (bytes.byteLength === 0) return { bytesWritten: 0, buffer }
-      const bytesWritten = await ring.writeAt(fd, bytes, at ?? -1)
-      return { bytesWritten, buffer }
-    })
+    return this.#call('write', (fd, ring) => write(ring, fd, buffer, offsetOrPosition, lengthOrEncoding, position))
   }
 
   /** Reads into the buffers in order (`preadv`). */
   readv<T extends ArrayBufferView[]>(buffers: T, position?: number | bigint | null): Promise<{ bytesRead: number; buffers: T }> {
-    return this.#use('read', async (fd, ring) => ({ bytesRead: await ring.readvAt(fd, buffers, positionOf(position) ?? -1), buffers }))
+    return this.#call('readv', async (fd, ring) => {
+      validateBufferArray(buffers)
+      // libuv refuses a read into no buffers.
+      if (buffers.length === 0) throw systemError(EINVAL, 'read')
+      const bytesRead = await ring.readvAt(fd, buffers, filePosition(position))
+      return { __proto__: null, bytesRead, buffers }
+    })
   }
 
   /** Writes the buffers in order (`pwritev`). */
   writev<T extends ArrayBufferView[]>(buffers: T, position?: number | bigint | null): Promise<{ bytesWritten: number; buffers: T }> {
-    return this.#use('write', async (fd, ring) => ({ bytesWritten: await ring.writevAt(fd, buffers, positionOf(position) ?? -1), buffers }))
+    return this.#call('writev', async (fd, ring) => {
+      validateBufferArray(buffers)
+      const bytesWritten = buffers.length === 0 ? 0 : await ring.writevAt(fd, buffers, filePosition(position))
+      return { __proto__: null, bytesWritten, buffers }
+    })
   }
 
   /** The rest of the file from the current position, as a Buffer or (with an encoding) a string. */
   readFile(options?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<Buffer | string> {
-    const { encoding, signal } = optionsOf<{ encoding?: BufferEncoding | null; signal?: AbortSignal }>(options, {})
-    return this.#use('read', async (fd, ring) => {
-      const data = await readWhole(ring, fd, false, signal)
-      return encoding ? data.toString(encoding) : data
-    })
+    return this.#call('readFile', (fd, ring) => readOpenFile(ring, fd, readFileOptions(options), false))
   }
 
-  /** Writes `data` at the current position (a string in `encoding`, or an (async) iterable of chunks). */
+  /**
+   * Writes `data` at the current position (a string in `encoding`, or an (async) iterable of
+   * chunks). As Node's, a handle ignores the `flag`, `mode` and `flush` options.
+   */
   writeFile(data: unknown, options?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<void> {
-    const { encoding, signal } = optionsOf<{ encoding?: BufferEncoding | null; signal?: AbortSignal }>(options, { encoding: 'utf8' })
-    return this.#use('write', (fd, ring) => writeData(ring, fd, data, encoding ?? 'utf8', false, signal))
+    return this.#call('writeFile', (fd, ring) => writeContents(ring, fd, writeFileRequest(data, options, 'w'), false))
   }
 
   /** Same as `writeFile` (a handle opened for appending appends). */
@@ -193,48 +210,46 @@ export class FileHandle extends EventEmitter {
   }
 
   /** `fstat` through the ring: an `fs.Stats` (or `BigIntStats` with `bigint: true`). */
-  stat(options?: { bigint?: boolean }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
-    const bigint = options?.bigint === true
-    return this.#use('fstat', async (fd, ring) =>
-      toStats(bigint ? await ring.statx(fd, { bigint: true, syscall: 'fstat' }) : await ring.statx(fd, { syscall: 'fstat' }), bigint))
+  stat(options: { bigint?: boolean } = { bigint: false }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
+    return this.#call('fstat', (fd, ring) => statsOf(ring, fd, options.bigint === true, true, 'fstat'))
   }
 
   /** Truncates (or extends) the file to `len` bytes. */
-  truncate(len = 0): Promise<void> {
-    return this.#use('ftruncate', (fd, ring) => ring.ftruncate(fd, Math.max(0, integerOf('len', len, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))))
+  truncate(len: number = 0): Promise<void> {
+    return this.#call('ftruncate', (fd, ring) => ftruncate(ring, fd, len))
   }
 
   sync(): Promise<void> {
-    return this.#use('fsync', (fd, ring) => ring.fsync(fd))
+    return this.#call('fsync', (fd, ring) => ring.fsync(fd))
   }
 
   datasync(): Promise<void> {
-    return this.#use('fdatasync', (fd, ring) => ring.fdatasync(fd))
+    return this.#call('fdatasync', (fd, ring) => ring.fdatasync(fd))
   }
 
   /** `fchmod` (no io_uring op: done by Node). */
   chmod(mode: number | string): Promise<void> {
-    return this.#use('fchmod', (fd) => fchmod(fd, mode))
+    return this.#call('fchmod', (fd) => fchmod(fd, mode))
   }
 
   /** `fchown` (no io_uring op: done by Node). */
   chown(uid: number, gid: number): Promise<void> {
-    return this.#use('fchown', (fd) => fchown(fd, uid, gid))
+    return this.#call('fchown', (fd) => fchown(fd, uid, gid))
   }
 
   /** `futimes` (no io_uring op: done by Node). */
   utimes(atime: number | string | Date, mtime: number | string | Date): Promise<void> {
-    return this.#use('futime', (fd) => futimes(fd, atime, mtime))
+    return this.#call('futimes', (fd) => futimes(fd, atime, mtime))
   }
 
   /** A readable stream of the file (Node's `fs.ReadStream`, reading through the ring). */
   createReadStream(options: { encoding?: BufferEncoding; autoClose?: boolean; emitClose?: boolean; start?: number; end?: number; highWaterMark?: number; signal?: AbortSignal } = {}): nodeFs.ReadStream {
-    return nodeFs.createReadStream('', { ...options, fd: this.#fd, fs: streamFs(this, ringOf.get(this)!) } as never)
+    return nodeFs.createReadStream('', { ...options, fd: this.#fd, fs: streamFs(this, ringOf(this)) } as never)
   }
 
   /** A writable stream to the file (Node's `fs.WriteStream`, writing through the ring). */
   createWriteStream(options: { encoding?: BufferEncoding; autoClose?: boolean; emitClose?: boolean; start?: number; highWaterMark?: number; flush?: boolean } = {}): nodeFs.WriteStream {
-    return nodeFs.createWriteStream('', { ...options, fd: this.#fd, fs: streamFs(this, ringOf.get(this)!) } as never)
+    return nodeFs.createWriteStream('', { ...options, fd: this.#fd, fs: streamFs(this, ringOf(this)) } as never)
   }
 
   /** The file's lines, from the current position (`readline` over `createReadStream`). */
@@ -242,39 +257,93 @@ export class FileHandle extends EventEmitter {
     return createInterface({ input: this.createReadStream(options), crlfDelay: Infinity })
   }
 
-  /** The file as a web `ReadableStream` of bytes, from the current position. */
-  readableWebStream(): ReadableStream<Uint8Array> {
-    return new ReadableStream({
-      type: 'bytes',
-      pull: async (controller) => {
-        const chunk = new Uint8Array(kReadDefault * 4)
-        const { bytesRead } = await this.read(chunk, 0, chunk.byteLength, null)
-        if (bytesRead === 0) {
-          controller.close()
-          await this.close()
-        } else {
-          controller.enqueue(chunk.subarray(0, bytesRead))
-        }
-      },
-      cancel: () => this.close(),
+  /**
+   * The file as a web `ReadableStream`, from the current position: of ArrayBuffers, or with
+   * `type: 'bytes'` a byte stream, as Node's. The stream holds the handle open until it ends (the
+   * handle stays open then); closing the handle ends the stream. Throws at once if the handle is
+   * closed, closing, or already read by a web stream.
+   */
+  readableWebStream(options: { type?: string } = {}): ReadableStream {
+    if (this.#fd === -1) throw invalidState('The FileHandle is closed')
+    if (this.#closing !== null) throw invalidState('The FileHandle is closing')
+    if (this.#locked) throw invalidState('The FileHandle is locked')
+    this.#locked = true
+    if (options.type !== undefined) validateString(options.type, 'options.type')
+    let finished = false
+    const finish = (): void => {
+      if (finished) return
+      finished = true
+      this.#unref()
+    }
+    let controller: { close(): void } | undefined
+    const source = options.type === 'bytes' ? this.#byteSource(finish) : this.#arrayBufferSource(finish)
+    const stream = new ReadableStream({ ...source, start: (started: { close(): void }) => void (controller = started) } as UnderlyingSource)
+    this.#ref()
+    this.once('close', () => {
+      if (finished) return
+      // Node cancels the stream; a reader sees its end.
+      try {
+        controller?.close()
+      } catch {}
+      finish()
     })
+    return stream
   }
 
-  /** Closes the fd through the ring, after the ops in flight on it. Idempotent. */
+  /** Reads of ArrayBuffers at the current position (Node's stream of a FileHandle). */
+  #arrayBufferSource(finish: () => void): UnderlyingSource<ArrayBuffer> {
+    const ring = ringOf(this)
+    return {
+      pull: async (controller) => {
+        const chunk = new ArrayBuffer(STREAM_CHUNK_BYTES)
+        const read = await ring.readAt(this.#fd, new Uint8Array(chunk), -1)
+        if (read === 0) {
+          controller.close()
+          finish()
+        } else {
+          controller.enqueue(read === chunk.byteLength ? chunk : chunk.slice(0, read))
+        }
+      },
+      cancel: finish,
+    }
+  }
+
+  /** A byte stream's source, filled by `read` (Node's `type: 'bytes'` stream). */
+  #byteSource(finish: () => void): UnderlyingByteSource {
+    return {
+      type: 'bytes',
+      autoAllocateChunkSize: kReadDefault,
+      pull: async (controller) => {
+        const view = controller.byobRequest!.view as Uint8Array
+        // As Node's: the view's own byteOffset is passed as the offset into it.
+        const { bytesRead } = await this.read(view, view.byteOffset, view.byteLength)
+        if (bytesRead === 0) {
+          finish()
+          controller.close()
+        }
+        controller.byobRequest!.respond(bytesRead)
+      },
+      cancel: finish,
+    }
+  }
+
+  /**
+   * Closes the fd through the ring, once the ops in flight on it are done (ops started meanwhile
+   * still run, as in Node). Emits 'close' at once. Closing a closed handle resolves.
+   */
   close(): Promise<void> {
-    if (this.#closing) return this.#closing
     if (this.#fd === -1) return Promise.resolve()
-    this.#closing = (async () => {
-      if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#whenIdle = resolve))
-      const fd = this.#fd
-      this.#fd = -1
-      try {
-        await ringOf.get(this)!.close(fd)
-      } finally {
-        this.emit('close')
-      }
-    })()
+    if (this.#closing !== null) return this.#closing
+    const closed = this.#refs === 0 ? this.#closeFd() : new Promise<void>((resolve) => (this.#whenIdle = resolve)).then(() => this.#closeFd())
+    this.#closing = closed.finally(() => (this.#closing = null))
+    this.emit('close')
     return this.#closing
+  }
+
+  #closeFd(): Promise<void> {
+    const fd = this.#fd
+    this.#fd = -1
+    return ringOf(this).close(fd)
   }
 
   async [asyncDispose](): Promise<void> {
@@ -283,18 +352,80 @@ export class FileHandle extends EventEmitter {
 }
 
 /**
- * Writes `data` (string, bytes, or an iterable or async iterable of either) to `fd`.
- * `positional`: the file was just opened (and truncated) here, so big buffers go in parallel.
+ * An options object's `offset`, `length` and `position`, with Node's defaults (for undefined only:
+ * null stays null); the default length is the rest of `buffer` after the offset.
  */
-export async function writeData(ring: Ring, fd: number, data: unknown, encoding: BufferEncoding, positional: boolean, signal?: AbortSignal): Promise<void> {
-  if (typeof data === 'string') return writeWhole(ring, fd, Buffer.from(data, encoding), positional, signal)
-  if (ArrayBuffer.isView(data)) return writeWhole(ring, fd, viewOf('data', data), positional, signal)
-  if (data != null && typeof data === 'object' && (Symbol.asyncIterator in data || Symbol.iterator in data)) {
-    for await (const chunk of data as AsyncIterable<unknown>) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : viewOf('data', chunk)
-      await writeWhole(ring, fd, bytes, false, signal)
-    }
-    return
+function rangeOf(options: { offset?: unknown; length?: unknown; position?: unknown }, buffer: ArrayBufferView): { offset: unknown; length: unknown; position: unknown } {
+  const { offset = 0, position = null } = options
+  const { length = buffer.byteLength - (offset as number) } = options
+  return { offset, length, position }
+}
+
+/** Node's `read` of a FileHandle, its quirks included (an options object replaces every later argument). */
+async function read<T extends ArrayBufferView>(
+  ring: Ring,
+  fd: number,
+  bufferOrOptions: T | ReadOptions<T> | null | undefined,
+  offsetOrOptions: number | null | undefined | ReadOptions<T>,
+  lengthArgument: number | null | undefined,
+  positionArgument: number | bigint | null | undefined,
+): Promise<ReadResult<T>> {
+  let buffer = bufferOrOptions as ArrayBufferView
+  let offset: unknown = offsetOrOptions
+  let length: unknown = lengthArgument
+  let position: unknown = positionArgument
+  if (!ArrayBuffer.isView(bufferOrOptions)) {
+    if (bufferOrOptions !== undefined) validateNullableObject(bufferOrOptions, 'options')
+    const options: ReadOptions<T> = bufferOrOptions ?? {}
+    buffer = options.buffer === undefined ? Buffer.alloc(kReadDefault) : options.buffer
+    ;({ offset, length, position } = rangeOf(options, buffer))
+    validateBuffer(buffer)
   }
-  throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, or DataView', data)
+  if (offset !== null && typeof offset === 'object') ({ offset, length, position } = rangeOf(offset, buffer))
+  const start = offset == null ? 0 : validateInteger(offset, 'offset', 0)
+  length ??= buffer.byteLength - start
+  const result = { __proto__: null, bytesRead: 0, buffer } as unknown as ReadResult<T>
+  if (length === 0) return result
+  if (buffer.byteLength === 0) throw invalidArgValue('buffer', buffer, 'is empty and cannot be written')
+  validateOffsetLengthRead(start, length as number, buffer.byteLength)
+  result.bytesRead = await ring.readAt(fd, bytesOf(buffer).subarray(start, start + (length as number)), filePosition(position))
+  return result
+}
+
+/** Node's `write` of a FileHandle: bytes (`offset`, `length`, `position`), or a string (`position`, `encoding`). */
+async function write<T extends ArrayBufferView | string>(
+  ring: Ring,
+  fd: number,
+  buffer: T,
+  offsetOrOptions: number | bigint | null | undefined | WriteOptions,
+  lengthOrEncoding: number | string | null | undefined,
+  positionArgument: number | bigint | null | undefined,
+): Promise<WriteResult<T>> {
+  const result = { __proto__: null, bytesWritten: 0, buffer } as unknown as WriteResult<T>
+  // Nothing to write from an empty view: no write(2) (a 0-byte write of a longer view, or of '', makes one).
+  if ((buffer as { byteLength?: number } | null | undefined)?.byteLength === 0) return result
+  let bytes: Uint8Array
+  let position: unknown
+  if (ArrayBuffer.isView(buffer)) {
+    let offset: unknown = offsetOrOptions
+    let length: unknown = lengthOrEncoding
+    position = positionArgument
+    // null reads as an empty options object, as in Node.
+    if (typeof offset === 'object') ({ offset, length, position } = rangeOf(offset ?? {}, buffer))
+    const start = offset == null ? 0 : validateInteger(offset, 'offset', 0)
+    const count = typeof length === 'number' ? length : buffer.byteLength - start
+    validateOffsetLengthWrite(start, count, buffer.byteLength)
+    bytes = bytesOf(buffer).subarray(start, start + count)
+  } else {
+    validateString(buffer, 'buffer')
+    bytes = Buffer.from(buffer, writeEncodingOf(buffer, lengthOrEncoding))
+    position = offsetOrOptions
+  }
+  result.bytesWritten = await writeAt(ring, fd, bytes, filePosition(position))
+  return result
+}
+
+/** `ftruncate` to `len` bytes, checked as Node (a negative length is 0). */
+export function ftruncate(ring: Ring, fd: number, len: unknown): Promise<void> {
+  return ring.ftruncate(fd, Math.max(0, validateInteger(len, 'len')))
 }

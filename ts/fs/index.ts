@@ -15,15 +15,14 @@
  */
 import * as nodeFs from 'node:fs'
 import * as fsp from 'node:fs/promises'
-import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { AbortError, invalidArgType, systemError, type SystemError } from '../errors.js'
+import { promisify } from 'node:util'
+import { systemError, type SystemError } from '../errors.js'
 import { openFlags } from '../flags.js'
-import { defaultRing, type Ring } from '../ring.js'
-import { FileHandle, writeData } from './filehandle.js'
-import { readWhole } from './io.js'
-import { checkAborted, integerOf, modeOf, optionsOf } from './options.js'
-import { toStats } from './stats.js'
+import { defaultRing, type PathArgument, type Ring } from '../ring.js'
+import { FileHandle, ftruncate, ringOf } from './filehandle.js'
+import { copyRange, readFileOptions, readOpenFile, writeContents, writeFileRequest } from './io.js'
+import { checkAborted, copyFileMode, parseFileMode, validateBoolean, validatedPath, validateSymlinkType } from './options.js'
+import { statsOf } from './stats.js'
 
 export { FileHandle }
 export const constants = nodeFs.constants
@@ -34,34 +33,32 @@ export const { access, chmod, chown, lchmod, lchown, lutimes, utimes, readlink, 
 export const glob = (fsp as { glob?: unknown }).glob as unknown
 
 type PathLike = string | Buffer | URL
+type StatOptions = { bigint?: boolean }
 
-/** Whether `value` is a handle `open` made (as opposed to a path). */
-function isHandle(value: unknown): value is FileHandle {
-  return value instanceof FileHandle
+const { O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = nodeFs.constants
+const S_IFMT = 0o170000
+const S_IFDIR = 0o040000
+const fchmod = promisify(nodeFs.fchmod)
+
+/** Node's `open` checks, in its order (the path, the flags, the mode), then `openat` through the ring. */
+function openFile(ring: Ring, path: unknown, flags: unknown, mode: unknown): Promise<number> {
+  const file = validatedPath(path)
+  const numericFlags = openFlags(flags)
+  return ring.open(file.bytes, numericFlags, parseFileMode(mode, 'mode', 0o666))
 }
 
-/** Opens `path`: a `FileHandle` whose ops go through the ring. */
-export async function open(path: PathLike, flags: string | number = 'r', mode: number | string = 0o666): Promise<FileHandle> {
+/** Opens `path` (with Node's checks): a `FileHandle` whose ops go through the ring. */
+export async function open(path: PathLike, flags?: string | number, mode?: number | string): Promise<FileHandle> {
   const ring = defaultRing()
-  const fd = await ring.open(path, openFlags(flags), modeOf(mode, 0o666))
-  return new FileHandle(fd, ring)
+  return new FileHandle(await openFile(ring, path, flags, mode), ring)
 }
 
-/** Runs `body` with an fd for `file`: the handle's own, or one opened (and then closed) here. */
-async function withFile<T>(file: PathLike | FileHandle, flags: number, mode: number, body: (fd: number, ring: Ring, opened: boolean) => Promise<T>): Promise<T> {
-  if (isHandle(file)) {
-    if (file.fd === -1) {
-      const error = new Error('file closed') as Error & { code: string; syscall: string }
-      error.code = 'EBADF'
-      error.syscall = 'read'
-      throw error
-    }
-    return body(file.fd, defaultRing(), false)
-  }
+/** Opens `path` as Node's `open` would, runs `body` on the fd and its numeric flags, and closes it. */
+async function withOpenFile<T>(path: unknown, flags: unknown, mode: unknown, body: (fd: number, ring: Ring, flags: number) => Promise<T>): Promise<T> {
   const ring = defaultRing()
-  const fd = await ring.open(file, flags, mode)
+  const fd = await openFile(ring, path, flags, mode)
   try {
-    return await body(fd, ring, true)
+    return await body(fd, ring, openFlags(flags))
   } finally {
     await ring.close(fd)
   }
@@ -72,10 +69,11 @@ export async function readFile(
   path: PathLike | FileHandle,
   options?: BufferEncoding | { encoding?: BufferEncoding | null; flag?: string | number; signal?: AbortSignal } | null,
 ): Promise<Buffer | string> {
-  const { encoding, flag, signal } = optionsOf<{ encoding?: BufferEncoding | null; flag?: string | number; signal?: AbortSignal }>(options, { flag: 'r' })
-  checkAborted(signal, AbortError)
-  const data = await withFile(path, openFlags(flag), 0o666, (fd, ring, opened) => readWhole(ring, fd, opened, signal))
-  return encoding ? data.toString(encoding) : data
+  const checked = readFileOptions(options)
+  // A handle is read as it is, closed or not (Node does not ask), from its current position.
+  if (path instanceof FileHandle) return readOpenFile(ringOf(path), path.fd, checked, false)
+  checkAborted(checked.signal)
+  return withOpenFile(path, checked.flag || 'r', 0o666, (fd, ring) => readOpenFile(ring, fd, checked, true))
 }
 
 interface WriteOptions {
@@ -88,162 +86,191 @@ interface WriteOptions {
 
 /** Writes `data` (string, bytes, or an (async) iterable of chunks) to the file, replacing it. */
 export async function writeFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteOptions | null): Promise<void> {
-  return writeTo(path, data, options, 'w')
+  return writeTo(path, writeFileRequest(data, options, 'w'))
 }
 
 /** Appends `data` to the file, creating it if needed. */
 export async function appendFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteOptions | null): Promise<void> {
-  return writeTo(path, data, options, 'a')
+  return writeTo(path, writeFileRequest(data, options, 'a'))
 }
 
-async function writeTo(path: PathLike | FileHandle, data: unknown, options: BufferEncoding | WriteOptions | null | undefined, defaultFlag: string): Promise<void> {
-  const { encoding, mode, flag, signal, flush } = optionsOf<WriteOptions>(options, { encoding: 'utf8', mode: 0o666, flag: defaultFlag })
-  checkAborted(signal, AbortError)
-  const flags = openFlags(flag)
-  // Parallel chunks at explicit offsets only into a file opened here without O_APPEND.
-  const appending = (flags & nodeFs.constants.O_APPEND) !== 0
-  await withFile(path, flags, modeOf(mode, 0o666), async (fd, ring, opened) => {
-    await writeData(ring, fd, data, encoding ?? 'utf8', opened && !appending, signal)
-    if (flush === true) await ring.fsync(fd)
+async function writeTo(path: PathLike | FileHandle, request: ReturnType<typeof writeFileRequest>): Promise<void> {
+  // A handle is written at its current position; Node ignores the flag, mode and flush options then.
+  if (path instanceof FileHandle) return writeContents(ringOf(path), path.fd, request, false)
+  checkAborted(request.signal)
+  await withOpenFile(path, request.flag, request.mode, async (fd, ring, flags) => {
+    // Parallel chunks at explicit offsets only into a file opened without O_APPEND.
+    await writeContents(ring, fd, request, (flags & O_APPEND) === 0)
+    if (request.flush) await ring.fsync(fd)
   })
 }
 
 /** `stat(2)` through the ring: an `fs.Stats` (`BigIntStats` with `bigint: true`). */
-export async function stat(path: PathLike, options?: { bigint?: boolean }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
-  return statOf(path, options, true)
+export async function stat(path: PathLike, options: StatOptions = { bigint: false }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
+  const file = validatedPath(path)
+  return statsOf(defaultRing(), file, options.bigint === true, true, 'stat')
 }
 
 /** `lstat(2)` through the ring: a symbolic link's own status. */
-export async function lstat(path: PathLike, options?: { bigint?: boolean }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
-  return statOf(path, options, false)
-}
-
-async function statOf(path: PathLike, options: { bigint?: boolean } | undefined, follow: boolean): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
-  const bigint = options?.bigint === true
-  const syscall = follow ? 'stat' : 'lstat'
-  const ring = defaultRing()
-  const result = bigint
-    ? await ring.statx(path, { bigint: true, symlinks: follow, syscall })
-    : await ring.statx(path, { symlinks: follow, syscall })
-  return toStats(result, bigint)
+export async function lstat(path: PathLike, options: StatOptions = { bigint: false }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
+  const file = validatedPath(path)
+  return statsOf(defaultRing(), file, options.bigint === true, false, 'lstat')
 }
 
 export async function unlink(path: PathLike): Promise<void> {
-  return defaultRing().unlink(path)
+  return defaultRing().unlink(validatedPath(path).bytes)
 }
 
 export async function rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
-  return defaultRing().rename(oldPath, newPath)
+  const from = validatedPath(oldPath, 'oldPath')
+  const to = validatedPath(newPath, 'newPath')
+  return defaultRing().rename(from.bytes, to.bytes)
 }
 
-/** `rmdir(2)`; the deprecated `recursive` option goes to Node. */
+/** `rmdir(2)`; with options (the deprecated `recursive`), Node's own. */
 export async function rmdir(path: PathLike, options?: nodeFs.RmDirOptions): Promise<void> {
   if (options !== undefined) return fsp.rmdir(path, options)
-  return defaultRing().rmdir(path)
+  return defaultRing().rmdir(validatedPath(path).bytes)
 }
 
 /**
  * `mkdir(2)`; with `recursive`, missing parents too, resolving to the first directory created
  * (undefined if none was), as Node does.
  */
-export async function mkdir(path: PathLike, options?: number | string | { recursive?: boolean; mode?: number | string }): Promise<string | undefined> {
-  const { recursive = false, mode } = typeof options === 'object' && options !== null ? options : { mode: options }
-  const permissions = modeOf(mode, 0o777)
-  const ring = defaultRing()
-  if (!recursive) {
-    await ring.mkdir(path, permissions)
-    return undefined
+export async function mkdir(path: PathLike, options?: number | string | { recursive?: boolean; mode?: number | string } | null): Promise<string | undefined> {
+  const { recursive = false, mode = 0o777 } = (typeof options === 'number' || typeof options === 'string' ? { mode: options } : options || {}) as {
+    recursive?: unknown
+    mode?: unknown
   }
-  const target = path instanceof URL ? fileURLToPath(path) : path.toString()
-  const wanted = resolve(target)
-  // Walk up until a mkdir succeeds or meets an existing directory; then make the rest downwards.
-  const missing: string[] = []
-  let current = wanted
+  const directory = validatedPath(path)
+  validateBoolean(recursive, 'options.recursive')
+  const permissions = parseFileMode(mode, 'mode', 0o777)
+  const ring = defaultRing()
+  if (recursive) return makeDirectories(ring, directory.text, permissions)
+  await ring.mkdir(directory.bytes, permissions)
+  return undefined
+}
+
+/** The system error a promise rejects with (null if it resolves); anything else rethrown. */
+function failureOf(promise: Promise<unknown>): Promise<SystemError | null> {
+  return promise.then(
+    () => null,
+    (error: SystemError) => {
+      if (error.errno === undefined) throw error
+      return error
+    },
+  )
+}
+
+/**
+ * `mkdir -p` as Node's binding does it (MKDirpAsync): mkdir the path; where a parent is missing,
+ * make it first (and its parents), then go on down. A name that exists must be a directory (stat,
+ * following links). Errors name the component that failed, as Node's do. Resolves to the first
+ * directory made, in the form it had in `path` (a trailing slash kept).
+ */
+async function makeDirectories(ring: Ring, path: string, mode: number): Promise<string | undefined> {
+  const pending = [path]
   let first: string | undefined
-  for (;;) {
-    const outcome = await ring.mkdir(current, permissions).then(() => null, (error: SystemError) => error)
-    if (outcome === null) {
-      first = current
-      break
-    }
-    if (outcome.code === 'ENOENT' && dirname(current) !== current) {
-      missing.push(current)
-      current = dirname(current)
+  while (pending.length > 0) {
+    const next = pending.pop()!
+    let failure = await failureOf(ring.mkdir(next, mode))
+    if (failure === null) {
+      first ??= next
       continue
     }
-    if (outcome.code === 'EEXIST') {
-      const existing = await ring.statx(current).catch(() => null)
-      const isDirectory = existing !== null && (existing.mode & 0o170000) === 0o040000
-      if (isDirectory && current === wanted) return undefined
-      if (isDirectory) break
-      // A file where a directory must be: EEXIST for the path itself, ENOTDIR for a parent.
-      throw systemError(current === wanted ? 17 /* EEXIST */ : 20 /* ENOTDIR */, 'mkdir', target)
+    if (failure.code === 'EACCES' || failure.code === 'ENOTDIR' || failure.code === 'EPERM') throw failure
+    if (failure.code === 'ENOENT') {
+      const parent = next.includes('/') ? next.slice(0, next.lastIndexOf('/')) : next
+      if (parent !== next) {
+        pending.push(next, parent)
+        continue
+      }
+      if (pending.length > 0) continue
+      failure = systemError(17 /* EEXIST */, 'mkdir', next)
     }
-    throw rewritePath(outcome, target)
-  }
-  for (const directory of missing.reverse()) {
-    const outcome = await ring.mkdir(directory, permissions).then(() => null, (error: SystemError) => error)
-    if (outcome !== null && outcome.code !== 'EEXIST') throw rewritePath(outcome, target)
-    first ??= directory
+    // It exists (or cannot be made): what is there decides.
+    let exists: SystemError | null = null
+    const stats = await ring.statx(next).catch((error: SystemError) => ((exists = error), null))
+    const isDirectory = stats !== null && (stats.mode & S_IFMT) === S_IFDIR
+    if (failure.code === 'EEXIST' && pending.length > 0) {
+      if (isDirectory) continue
+      throw systemError(20 /* ENOTDIR */, 'mkdir', next)
+    }
+    if (exists !== null) throw systemError(-(exists as SystemError).errno, 'mkdir', next)
+    if (!isDirectory) throw systemError(17 /* EEXIST */, 'mkdir', next)
+    return first
   }
   return first
 }
 
-/** The same system error about `path` (Node reports a recursive mkdir's errors for the path asked). */
-function rewritePath(error: SystemError, path: string): SystemError {
-  if (error.errno === undefined) return error
-  return systemError(-error.errno, error.syscall, path)
-}
-
-/** Truncates (or extends) the file at `path` to `len` bytes. */
-export async function truncate(path: PathLike, len = 0): Promise<void> {
-  const length = Math.max(0, integerOf('len', len, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))
-  await withFile(path, nodeFs.constants.O_RDWR, 0o666, (fd, ring) => ring.ftruncate(fd, length))
+/** Truncates (or extends) the file at `path` to `len` bytes; the file is opened before `len` is checked, as in Node. */
+export async function truncate(path: PathLike, len: number = 0): Promise<void> {
+  await withOpenFile(path, 'r+', undefined, (fd, ring) => ftruncate(ring, fd, len))
 }
 
 /** A hard link `newPath` to `existingPath`. */
 export async function link(existingPath: PathLike, newPath: PathLike): Promise<void> {
-  return defaultRing().link(existingPath, newPath)
+  const existing = validatedPath(existingPath, 'existingPath')
+  const created = validatedPath(newPath, 'newPath')
+  return defaultRing().link(existing.bytes, created.bytes)
 }
 
-/** A symbolic link at `path` to `target` (`type` matters only on Windows). */
+/** A symbolic link at `path` to `target`; `type` matters only on Windows (a non-string is ignored). */
 export async function symlink(target: PathLike, path: PathLike, type?: string | null): Promise<void> {
-  if (type != null && typeof type !== 'string') throw invalidArgType('type', 'of type string', type)
-  return defaultRing().symlink(target, path)
+  const held = validatedPath(target, 'target')
+  const link = validatedPath(path)
+  validateSymlinkType(type)
+  return defaultRing().symlink(held.bytes, link.bytes)
 }
 
 /**
- * Copies `src` to `dest` through the ring (reads and writes in parallel chunks), with the source's
- * mode; `COPYFILE_EXCL` fails if `dest` exists. Errors read `copyfile 'src' -> 'dest'`, as Node's.
- * `COPYFILE_FICLONE_FORCE` (a reflink or nothing) goes to Node.
+ * Copies `src` to `dest` through the ring as libuv's copyfile does: `dest` gets the source's mode;
+ * `COPYFILE_EXCL` fails if `dest` exists; a copy onto the same file does nothing; a copy that fails
+ * once `dest` is open (a directory source fails reading) removes `dest`.
+ * Errors read `copyfile 'src' -> 'dest'`, as Node's. `COPYFILE_FICLONE_FORCE` (a reflink or
+ * nothing) goes to Node; `COPYFILE_FICLONE` copies.
  */
-export async function copyFile(src: PathLike, dest: PathLike, mode = 0): Promise<void> {
-  const flags = integerOf('mode', mode, 0, 7)
-  if (flags & nodeFs.constants.COPYFILE_FICLONE_FORCE) return fsp.copyFile(src, dest, mode)
-  const ring = defaultRing()
-  const text = (path: PathLike): string => (path instanceof URL ? fileURLToPath(path) : path.toString())
+export async function copyFile(src: PathLike, dest: PathLike, mode?: number): Promise<void> {
+  const source = validatedPath(src, 'src')
+  const target = validatedPath(dest, 'dest')
+  const flags = copyFileMode(mode)
+  if (flags & COPYFILE_FICLONE_FORCE) return fsp.copyFile(src, dest, flags)
   const asCopyfile = (error: unknown): unknown => {
     const system = error as SystemError
-    return system.errno === undefined ? error : systemError(-system.errno, 'copyfile', text(src), text(dest))
+    return system.errno === undefined ? error : systemError(-system.errno, 'copyfile', source.text, target.text)
   }
-  const input = await ring.open(src, 'r').catch((error) => Promise.reject(asCopyfile(error)))
-  let output = -1
+  const ring = defaultRing()
+  const input = await ring.open(source.bytes, O_RDONLY).catch((error) => Promise.reject(asCopyfile(error)))
   try {
-    const source = await ring.statx(input, { syscall: 'copyfile' })
-    const exclusive = flags & nodeFs.constants.COPYFILE_EXCL ? nodeFs.constants.O_EXCL : 0
-    output = await ring.open(dest, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | exclusive, source.mode & 0o7777)
-    const target = await ring.statx(output, { syscall: 'copyfile' })
-    // The same file under two names: nothing to copy, and truncating would destroy it.
-    if (target.dev === source.dev && target.ino === source.ino) return
-    await ring.ftruncate(output, 0)
-    const data = await readWhole(ring, input, true)
-    await writeData(ring, output, data, 'utf8', true)
-    if ((target.mode & 0o7777) !== (source.mode & 0o7777)) await fsp.chmod(dest, source.mode & 0o7777)
+    await copyOpenFile(ring, input, target, (flags & COPYFILE_EXCL) !== 0)
   } catch (error) {
     throw asCopyfile(error)
   } finally {
     await ring.close(input)
-    if (output !== -1) await ring.close(output)
+  }
+}
+
+/** libuv's copyfile once the source is open: make `target`, then copy into it (removing it if that fails). */
+async function copyOpenFile(ring: Ring, input: number, target: PathArgument, exclusive: boolean): Promise<void> {
+  const source = await ring.statx(input, { syscall: 'copyfile' })
+  const output = await ring.open(target.bytes, O_WRONLY | O_CREAT | (exclusive ? O_EXCL : 0), source.mode)
+  let copied = false
+  try {
+    if (!exclusive) {
+      const existing = await ring.statx(output, { syscall: 'copyfile' })
+      // The same file under two names: nothing to copy, and truncating would destroy it.
+      if (existing.dev === source.dev && existing.ino === source.ino) {
+        copied = true
+        return
+      }
+      await ring.ftruncate(output, 0)
+    }
+    await fchmod(output, source.mode & 0o7777)
+    await copyRange(ring, input, output, source.size)
+    copied = true
+  } finally {
+    await ring.close(output)
+    if (!copied) await ring.unlink(target.bytes).catch(() => {})
   }
 }
 

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import * as nodeFs from 'node:fs'
-import type { Statx } from '../ring.js'
+import type { PathArgument, Ring, Statx } from '../ring.js'
 
 const sample = nodeFs.statSync('/')
 const bigSample = nodeFs.statSync('/', { bigint: true })
@@ -20,16 +20,16 @@ const dateKeys: Record<string, 'atimeMs' | 'mtimeMs' | 'ctimeMs' | 'birthtimeMs'
   birthtime: 'birthtimeMs',
 }
 
-/** A Date as Node makes it from a stat time (rounded to the millisecond). */
+/**
+ * A Date as Node makes it from a stat time: from the milliseconds, rounded (for BigIntStats those
+ * are the nanoseconds divided by 1e6, truncated).
+ */
 function dateOf(stat: Statx<number> | Statx<bigint>, key: 'atimeMs' | 'mtimeMs' | 'ctimeMs' | 'birthtimeMs'): Date {
-  const ms = stat[key]
-  if (typeof ms === 'number') return new Date(Math.round(ms))
-  const ns = stat[key.replace('Ms', 'Ns') as 'atimeNs'] ?? ms * 1_000_000n
-  return new Date(Number(ns / 1_000_000n) + Math.round(Number(ns % 1_000_000n) / 1e6))
+  return new Date(Math.round(Number(stat[key])))
 }
 
 /** Node's Stats (or BigIntStats) for a statx result. */
-export function toStats(stat: Statx<number> | Statx<bigint>, bigint: boolean): nodeFs.Stats | nodeFs.BigIntStats {
+function toStats(stat: Statx<number> | Statx<bigint>, bigint: boolean): nodeFs.Stats | nodeFs.BigIntStats {
   const shape = bigint ? bigintShape : numberShape
   const stats = Object.create(shape.prototype) as Record<string, unknown>
   const fields = stat as unknown as Record<string, unknown>
@@ -38,4 +38,14 @@ export function toStats(stat: Statx<number> | Statx<bigint>, bigint: boolean): n
     stats[key] = dateKey === undefined ? fields[key] : dateOf(stat, dateKey)
   }
   return stats as unknown as nodeFs.Stats | nodeFs.BigIntStats
+}
+
+/**
+ * Node's Stats of a path or an fd through the ring: `bigint` gives BigIntStats, `follow` follows a
+ * symbolic link at the end of a path, and errors name `syscall` (stat, lstat, fstat).
+ */
+export async function statsOf(ring: Ring, target: PathArgument | number, bigint: boolean, follow: boolean, syscall: string): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
+  const file = typeof target === 'number' ? target : target.bytes
+  const options = { symlinks: follow, syscall }
+  return bigint ? toStats(await ring.statx(file, { ...options, bigint: true }), true) : toStats(await ring.statx(file, options), false)
 }
