@@ -55,30 +55,44 @@ pub(crate) fn open_for_writing(path: &Path, direct: bool) -> io::Result<File> {
     options.open(path)
 }
 
-/// Creates segment `base_lsn`: preallocated (zeros) to `segment_bytes`, header written and synced
+/// Creates segment `base_lsn`: zeros written out to `segment_bytes`, header written and synced
 /// under a temporary name, renamed into place, the directory synced. A crash at any point leaves
 /// either no segment or a whole, empty one.
+///
+/// The zeros are written, not fallocated: a write into a fallocated (unwritten) extent converts
+/// it, a metadata change that makes every fdatasync commit the journal (about 3× slower here),
+/// while overwriting written blocks leaves fdatasync only the data to flush.
 pub(crate) fn create(dir: &Path, base_lsn: u64, segment_bytes: u64) -> io::Result<PathBuf> {
     let path = segment_path(dir, base_lsn);
     let tmp = path.with_extension("log.tmp");
     failpoint("log::create")?;
     let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
-    failpoint("log::fallocate")?;
-    // SAFETY: fallocate takes a descriptor and a range; no memory is involved.
-    if unsafe { libc::fallocate(file.as_raw_fd_checked(), 0, 0, segment_bytes as i64) } != 0 {
-        let error = io::Error::last_os_error();
+    let written = (|| {
+        failpoint("log::fallocate")?;
+        let zeros = vec![0u8; ZERO_CHUNK_BYTES.min(segment_bytes as usize)];
+        let mut at = 0;
+        while at < segment_bytes {
+            let len = zeros.len().min((segment_bytes - at) as usize);
+            file.write_all_at(&zeros[..len], at)?;
+            at += len as u64;
+        }
+        failpoint("log::write_header")?;
+        file.write_all_at(&SegmentHeader { base_lsn, segment_bytes }.encode(), 0)?;
+        failpoint("log::fdatasync")?;
+        file.sync_all()
+    })();
+    if let Err(error) = written {
         drop(fs::remove_file(&tmp));
         return Err(error);
     }
-    failpoint("log::write_header")?;
-    file.write_all_at(&SegmentHeader { base_lsn, segment_bytes }.encode(), 0)?;
-    failpoint("log::fdatasync")?;
-    file.sync_all()?;
     failpoint("log::rename")?;
     fs::rename(&tmp, &path)?;
     fsync_dir(dir)?;
     Ok(path)
 }
+
+/// Bytes of zeros written per call when a segment is made.
+const ZERO_CHUNK_BYTES: usize = 1 << 20;
 
 trait RawFdChecked {
     fn as_raw_fd_checked(&self) -> i32;

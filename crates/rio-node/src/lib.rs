@@ -5,11 +5,13 @@
 //! - `layout`: the control block's layout, shared with TypeScript.
 //! - `memory`: the staging memory the kernel reads and writes instead of JS buffers.
 //! - `sockets`: synchronous socket set-up the TS `net` layer needs.
+//! - `log`: `NativeLog`, rio-log for `rio-uring/log`.
 //! - `uv`, `views`: libuv declarations and JS byte views.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod layout;
+mod log;
 mod memory;
 mod ring;
 mod sockets;

@@ -1,0 +1,234 @@
+/**
+ * `rio-uring/log`: a segmented, crash-safe, group-committed log (rio-log, in Rust, on its own
+ * ring). `append` resolves to the record's LSN once the record is durable; appends made while a
+ * batch is being written share the next write and fdatasync.
+ *
+ * ```ts
+ * import { Log } from 'rio-uring/log'
+ * const log = await Log.open('./wal')
+ * const lsn = await log.append(Buffer.from('put k v'))      // durable now
+ * for await (const { lsn, data } of log.entries({ from: 1 })) replay(data)
+ * await log.close()
+ * ```
+ *
+ * Records carry their LSN and a CRC32C; opening a log recovers it to the last intact record, so
+ * a crash (kill -9, power loss) loses only appends whose promises had not resolved. An IO error
+ * rejects the appends it affects (and those queued after them) and the log goes on from its last
+ * durable record. One writer per directory: a second `open` fails while the first is open.
+ * @packageDocumentation
+ */
+import * as native from '../native/index.js'
+import { invalidArgType, invalidArgValue, invalidState, outOfRange, systemError } from './errors.js'
+
+export interface LogOptions {
+  /** The size segments are preallocated to (default 64 MiB; a multiple of 4096, at least 64 KiB). */
+  segmentBytes?: number
+  /** Write with O_DIRECT | O_DSYNC (whole 4 KiB blocks per batch) instead of write + fdatasync. */
+  direct?: boolean
+  /** Batches in flight at once (default 1: one batch's sync gathers the next batch). */
+  pipeline?: number
+  /** The ring's backend ('auto', 'io_uring', 'threads'); defaults as `Ring` does. */
+  backend?: 'auto' | 'io_uring' | 'threads'
+}
+
+/** A record read back. */
+export interface Entry {
+  lsn: number
+  data: Buffer
+}
+
+/** An append waiting to be durable. */
+interface Waiting {
+  lsn: number
+  epoch: number
+  resolve: (lsn: number) => void
+  reject: (error: Error) => void
+}
+
+/** Bytes of records each read of `entries` asks for. */
+const READ_BYTES = 1 << 20
+
+function recordOf(data: unknown, name: string): Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data)
+  if (data instanceof Uint8Array) return data
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', data)
+}
+
+function lsnOf(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  if (!Number.isSafeInteger(value) || value < 0) throw outOfRange(name, 'an integer >= 0', value)
+  return value
+}
+
+/** The error a failed native call gives, as a Node-style error where it names an errno. */
+function fromNative(error: unknown, syscall: string, path: string): Error {
+  const message = error instanceof Error ? error.message : String(error)
+  const errno = /\[errno (\d+)\]$/.exec(message)
+  if (errno) return systemError(Number(errno[1]), syscall, path)
+  const lock = /another writer/.test(message)
+  const coded = new Error(message.replace(/ \[[A-Za-z]+\]$/, '')) as Error & { code: string }
+  coded.code = lock ? 'ERR_LOG_LOCKED' : 'ERR_LOG'
+  return coded
+}
+
+/** A durable log in a directory. */
+export class Log {
+  readonly #native: native.NativeLog
+  readonly #dir: string
+  readonly #waiting: Waiting[] = []
+  /** Holds the event loop open while appends wait to be durable. */
+  readonly #keepAlive: NodeJS.Timeout
+  #closing: Promise<void> | null = null
+
+  private constructor(handle: native.NativeLog, dir: string, keepAlive: NodeJS.Timeout) {
+    this.#native = handle
+    this.#dir = dir
+    this.#keepAlive = keepAlive
+  }
+
+  /** Opens the log in `dir` (creating it), recovering it to its last intact record. */
+  static async open(dir: string, options: LogOptions = {}): Promise<Log> {
+    if (typeof dir !== 'string') throw invalidArgType('dir', 'of type string', dir)
+    const segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024
+    if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 65536 || segmentBytes % 4096 !== 0) {
+      throw outOfRange('options.segmentBytes', 'a multiple of 4096, at least 65536', segmentBytes)
+    }
+    const pipeline = options.pipeline ?? 1
+    if (!Number.isInteger(pipeline) || pipeline < 1 || pipeline > 64) throw outOfRange('options.pipeline', '>= 1 && <= 64', pipeline)
+    const backend = options.backend ?? (process.env.RIO_URING_BACKEND || 'auto')
+    if (backend !== 'auto' && backend !== 'io_uring' && backend !== 'threads') {
+      throw invalidArgValue('options.backend', backend, "must be 'auto', 'io_uring' or 'threads'")
+    }
+    let log: Log | null = null
+    const keepAlive = setInterval(() => {}, 1 << 30)
+    keepAlive.unref()
+    let handle: native.NativeLog
+    try {
+      handle = await native.openLog(dir, segmentBytes, options.direct === true, pipeline, backend, () => {
+        if (log !== null) log.#takeNotices()
+      })
+    } catch (error) {
+      clearInterval(keepAlive)
+      throw fromNative(error, 'open', dir)
+    }
+    log = new Log(handle, dir, keepAlive)
+    return log
+  }
+
+  /** The highest LSN known durable (0 for an empty log). */
+  get durableLsn(): number {
+    return this.#native.durableLsn
+  }
+
+  /** The LSN the next append gets. */
+  get nextLsn(): number {
+    return this.#native.nextLsn
+  }
+
+  /** The first LSN still in the log (records before it were truncated). */
+  get firstLsn(): number {
+    return this.#native.firstLsn
+  }
+
+  /** Appends a record; resolves to its LSN once it is durable. */
+  append(data: Uint8Array | string): Promise<number> {
+    if (this.#closing) return Promise.reject(invalidState('the log is closed'))
+    let encoded: number
+    try {
+      encoded = this.#native.append(recordOf(data, 'data'))
+    } catch (error) {
+      return Promise.reject(error instanceof TypeError ? error : fromNative(error, 'append', this.#dir))
+    }
+    return this.#wait(encoded)
+  }
+
+  /** Appends several records at once (consecutive LSNs); resolves to their LSNs once durable. */
+  async appendBatch(records: readonly (Uint8Array | string)[]): Promise<number[]> {
+    if (this.#closing) throw invalidState('the log is closed')
+    if (!Array.isArray(records)) throw invalidArgType('records', 'an instance of Array', records)
+    if (records.length === 0) return []
+    const bytes = records.map((record, i) => recordOf(record, `records[${i}]`))
+    let encoded: number
+    try {
+      encoded = this.#native.appendBatch(bytes)
+    } catch (error) {
+      throw fromNative(error, 'append', this.#dir)
+    }
+    const first = Math.floor(encoded / native.EPOCH_SPAN)
+    await this.#wait(encoded + (bytes.length - 1) * native.EPOCH_SPAN)
+    return bytes.map((_, i) => first + i)
+  }
+
+  #wait(encoded: number): Promise<number> {
+    const lsn = Math.floor(encoded / native.EPOCH_SPAN)
+    const epoch = encoded % native.EPOCH_SPAN
+    return new Promise((resolve, reject) => {
+      if (this.#waiting.push({ lsn, epoch, resolve, reject }) === 1) this.#keepAlive.ref()
+    })
+  }
+
+  /** Settles appends from the writer's notices: failures first, then everything durable. */
+  #takeNotices(): void {
+    const { durable, failures } = this.#native.takeNotices()
+    for (const failure of failures) {
+      const error = failure.errno ? systemError(failure.errno, 'append', this.#dir) : new Error(`append failed: ${failure.message}`)
+      for (let i = this.#waiting.length - 1; i >= 0; i--) {
+        const waiting = this.#waiting[i]
+        if (waiting.epoch === failure.epoch && waiting.lsn >= failure.first) {
+          this.#waiting.splice(i, 1)
+          waiting.reject(error)
+        }
+      }
+    }
+    let settled = 0
+    while (settled < this.#waiting.length && this.#waiting[settled].lsn <= durable) settled++
+    for (const waiting of this.#waiting.splice(0, settled)) waiting.resolve(waiting.lsn)
+    if (this.#waiting.length === 0) this.#keepAlive.unref()
+  }
+
+  /** The durable records from `from` (default: the first) on, in LSN order. */
+  async *entries(options: { from?: number } = {}): AsyncGenerator<Entry> {
+    let next = lsnOf('options.from', options.from ?? this.firstLsn)
+    for (;;) {
+      let records: native.LogRecord[]
+      try {
+        records = await this.#native.read(next, READ_BYTES)
+      } catch (error) {
+        throw fromNative(error, 'read', this.#dir)
+      }
+      if (records.length === 0) return
+      for (const record of records) yield { lsn: record.lsn, data: record.data }
+      next = records[records.length - 1].lsn + 1
+    }
+  }
+
+  /** Drops the whole segments whose records are all before `beforeLsn`; resolves to how many. */
+  async truncate(beforeLsn: number): Promise<number> {
+    const before = lsnOf('beforeLsn', beforeLsn)
+    try {
+      return await this.#native.truncate(before)
+    } catch (error) {
+      throw fromNative(error, 'unlink', this.#dir)
+    }
+  }
+
+  /** Waits for what was appended to be durable, stops the writer and unlocks the directory. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#keepAlive.ref()
+      try {
+        await this.#native.close()
+        this.#takeNotices()
+      } finally {
+        clearInterval(this.#keepAlive)
+      }
+      for (const waiting of this.#waiting.splice(0)) waiting.reject(invalidState('the log closed before this append was durable'))
+    })()
+    return this.#closing
+  }
+
+  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')](): Promise<void> {
+    await this.close()
+  }
+}
