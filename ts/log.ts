@@ -17,7 +17,7 @@
  * durable record. One writer per directory: a second `open` fails while the first is open.
  * @packageDocumentation
  */
-import * as native from '../native/index.js'
+import * as native from './binding.js'
 import { invalidArgType, invalidArgValue, invalidState, outOfRange, systemError } from './errors.js'
 
 export interface LogOptions {

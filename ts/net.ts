@@ -21,7 +21,7 @@ import { lookup } from 'node:dns/promises'
 import { Duplex } from 'node:stream'
 import { isIP } from 'node:net'
 import type { Server as HttpServer } from 'node:http'
-import * as native from '../native/index.js'
+import * as native from './binding.js'
 import { invalidArgType, netError, outOfRange, type SystemError } from './errors.js'
 import { Ring } from './ring.js'
 

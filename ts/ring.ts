@@ -15,7 +15,7 @@
  * @packageDocumentation
  */
 import { fileURLToPath } from 'node:url'
-import * as native from '../native/index.js'
+import * as native from './binding.js'
 import { AbortError, invalidArgType, invalidArgValue, invalidState, netError, outOfRange, systemError } from './errors.js'
 import { openFlags } from './flags.js'
 
