@@ -1,0 +1,352 @@
+// rio-uring/net over loopback TCP: 64 MiB transfers, half-close, resets, refused connects,
+// EADDRINUSE, addresses, IPv6, and what closing a server or a connection does to the ops in
+// flight on it; errors are compared with the ones node:net gives for the same failure. Runs on
+// the backend RIO_URING_BACKEND names. Echo round trips at scale are in net-echo.spec.mjs,
+// toDuplex and serveHttp in net-duplex.spec.mjs, and the fd leak count is alone in
+// net-fds.spec.mjs (it counts this process's fds).
+import test from 'ava'
+import net from 'node:net'
+import { once } from 'node:events'
+import { setTimeout as delay } from 'node:timers/promises'
+import { listen, connect } from 'rio-uring/net'
+import { assertSameSystemError, pattern, rejectionOf } from './support.mjs'
+import {
+  HOST,
+  MiB,
+  closedPort,
+  nodeEchoServer,
+  nodeRoundTrips,
+  nodeServer,
+  outcomeOf,
+  recvExactly,
+  recvToEnd,
+  readToEnd,
+  rioEchoServer,
+  rioRoundTrips,
+  settledWithin,
+  stillPending,
+  within,
+} from './net-support.mjs'
+
+test('64 MiB go each way at once between a rio client and a rio server, byte-identical', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const up = pattern(64 * MiB, 21)
+  const down = pattern(64 * MiB, 22)
+  const serverSide = (async () => {
+    const connection = await server.accept()
+    try {
+      const [received] = await Promise.all([recvToEnd(connection), connection.send(down).then(() => connection.shutdown('write'))])
+      return received
+    } finally {
+      await connection.close()
+    }
+  })()
+  const client = await connect({ host: HOST, port: server.port })
+  t.teardown(() => settledWithin(client.close()))
+  const [sent, received] = await within(
+    Promise.all([client.send(up).then((n) => client.shutdown('write').then(() => n)), recvToEnd(client)]),
+    60_000,
+    'the transfer',
+  )
+  t.is(sent, up.length, 'send resolves to the whole length')
+  t.is(received.length, down.length)
+  t.true(received.equals(down), 'the client received different bytes than the server sent')
+  const receivedByServer = await serverSide
+  t.is(receivedByServer.length, up.length)
+  t.true(receivedByServer.equals(up), 'the server received different bytes than the client sent')
+})
+
+test('64 MiB from a node:net client echo through a rio server byte-identical', async (t) => {
+  const { port, failures } = await rioEchoServer(t)
+  const data = pattern(64 * MiB, 23)
+  const socket = net.connect({ host: HOST, port })
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  socket.end(data)
+  const echoed = await within(readToEnd(socket), 60_000, 'the echo')
+  t.is(echoed.length, data.length)
+  t.true(echoed.equals(data))
+  t.deepEqual(failures, [])
+})
+
+test('64 MiB from a rio client echo through a node:net server byte-identical', async (t) => {
+  const { port } = await nodeEchoServer(t)
+  const data = pattern(64 * MiB, 24)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const [, echoed] = await within(Promise.all([client.send(data).then(() => client.shutdown('write')), recvToEnd(client)]), 60_000, 'the echo')
+  t.is(echoed.length, data.length)
+  t.true(echoed.equals(data))
+})
+
+test('half-close: after the client shuts down writing, the server reads to the end and its reply still reaches the client', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const serverSide = (async () => {
+    const connection = await server.accept()
+    try {
+      const request = await recvToEnd(connection)
+      await connection.send(`got ${request.length} bytes: ${request}`)
+    } finally {
+      await connection.close()
+    }
+  })()
+  const client = await connect({ host: HOST, port: server.port })
+  t.teardown(() => settledWithin(client.close()))
+  await client.send('question')
+  await client.shutdown('write')
+  const reply = await within(recvToEnd(client), 5000, 'the reply')
+  t.is(reply.toString(), 'got 8 bytes: question')
+  t.is(await client.recv(Buffer.alloc(8)), 0, 'the end of the stream stays the end')
+  await serverSide
+})
+
+test('half-close against node:net: a node server with allowHalfOpen sees the end and replies; a node client that ends still gets the rio reply', async (t) => {
+  const { port, nextConnection } = await nodeServer(t, { allowHalfOpen: true })
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  await client.send('to node')
+  await client.shutdown('write')
+  t.is((await within(readToEnd(peer), 5000, 'node reading to the end')).toString(), 'to node')
+  peer.end('from node')
+  t.is((await recvToEnd(client)).toString(), 'from node')
+
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const socket = net.connect({ host: HOST, port: server.port, allowHalfOpen: true })
+  t.teardown(() => socket.destroy())
+  const connection = await server.accept()
+  t.teardown(() => settledWithin(connection.close()))
+  socket.end('to rio')
+  t.is((await within(recvToEnd(connection), 5000, 'rio reading to the end')).toString(), 'to rio')
+  await connection.send('from rio')
+  await connection.shutdown('write')
+  t.is((await readToEnd(socket)).toString(), 'from rio')
+})
+
+/** The error a node:net client gets when its peer resets the connection. */
+async function nodeResetError(t) {
+  const { port, nextConnection } = await nodeServer(t)
+  const socket = net.connect({ host: HOST, port })
+  const [peer] = await Promise.all([nextConnection(), once(socket, 'connect')])
+  const failed = once(socket, 'error')
+  peer.resetAndDestroy()
+  const [error] = await failed
+  return error
+}
+
+test('a peer reset rejects a recv in flight with `read ECONNRESET`, as node:net reports it, and then sends reject with EPIPE or ECONNRESET', async (t) => {
+  const expected = await nodeResetError(t)
+  t.is(expected.message, 'read ECONNRESET')
+  const { port, nextConnection } = await nodeServer(t)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  const recv = client.recv(Buffer.alloc(64))
+  t.true(await stillPending(recv, 20))
+  peer.resetAndDestroy()
+  const error = await within(rejectionOf(t, recv), 5000, 'the recv')
+  assertSameSystemError(t, error, expected)
+
+  const sendError = await within(rejectionOf(t, client.send(Buffer.alloc(1024))), 5000, 'the send')
+  t.true(sendError instanceof Error)
+  t.true(['EPIPE', 'ECONNRESET'].includes(sendError.code), sendError.message)
+  t.is(sendError.message, `write ${sendError.code}`)
+  t.is(sendError.syscall, 'write')
+  t.is(sendError.errno, sendError.code === 'EPIPE' ? -32 : -104)
+})
+
+test('a peer reset in the middle of a large send rejects the send with `write ECONNRESET` or `write EPIPE`', async (t) => {
+  const { port, nextConnection } = await nodeServer(t)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  peer.pause()
+  const send = client.send(pattern(64 * MiB, 25))
+  t.true(await stillPending(send, 100), 'the send finished although the peer reads nothing')
+  peer.resetAndDestroy()
+  const error = await within(rejectionOf(t, send), 5000, 'the send')
+  t.true(['EPIPE', 'ECONNRESET'].includes(error.code), error.message)
+  t.is(error.message, `write ${error.code}`)
+  t.is(error.syscall, 'write')
+  t.is(error.errno, error.code === 'EPIPE' ? -32 : -104)
+})
+
+test('a node:net client resetting its connection rejects the rio server side recv with `read ECONNRESET`', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const socket = net.connect({ host: HOST, port: server.port })
+  socket.on('error', () => {})
+  const [connection] = await Promise.all([server.accept(), once(socket, 'connect')])
+  t.teardown(() => settledWithin(connection.close()))
+  const iterating = (async () => {
+    for await (const chunk of connection) void chunk
+  })()
+  await delay(20)
+  socket.resetAndDestroy()
+  const error = await within(rejectionOf(t, iterating), 5000, 'the iteration')
+  t.is(error.message, 'read ECONNRESET')
+  t.is(error.code, 'ECONNRESET')
+  t.is(error.errno, -104)
+  t.is(error.syscall, 'read')
+})
+
+test('connect to a port nobody listens on rejects like node:net: `connect ECONNREFUSED 127.0.0.1:PORT` with address and port', async (t) => {
+  const port = await closedPort()
+  const socket = net.connect({ host: HOST, port })
+  const [expected] = await once(socket, 'error').catch((error) => [error])
+  const error = await rejectionOf(t, connect({ host: HOST, port }))
+  t.is(error.message, `connect ECONNREFUSED ${HOST}:${port}`)
+  assertSameSystemError(t, error, expected)
+  t.is(error.address, expected.address)
+  t.is(error.port, expected.port)
+  t.is(error.port, port)
+})
+
+test('listen on a port in use rejects like node:net: `listen EADDRINUSE: address already in use 127.0.0.1:PORT`', async (t) => {
+  const rioServer = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(rioServer.close()))
+  const nodeListener = net.createServer()
+  nodeListener.listen(rioServer.port, HOST)
+  const [expected] = await once(nodeListener, 'error').catch((error) => [error])
+  t.is(expected.code, 'EADDRINUSE')
+
+  const error = await rejectionOf(t, listen({ host: HOST, port: rioServer.port }))
+  t.is(error.message, `listen EADDRINUSE: address already in use ${HOST}:${rioServer.port}`)
+  assertSameSystemError(t, error, expected)
+  t.is(error.address, expected.address)
+  t.is(error.port, expected.port)
+
+  const { port: nodePort } = await nodeServer(t)
+  const onNodePort = await rejectionOf(t, listen({ host: HOST, port: nodePort }))
+  t.is(onNodePort.code, 'EADDRINUSE')
+  t.is(onNodePort.message, `listen EADDRINUSE: address already in use ${HOST}:${nodePort}`)
+})
+
+test('server.port and address() give the port the kernel picked; connections know both ends', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  t.true(Number.isInteger(server.port) && server.port > 0)
+  t.deepEqual(server.address(), { address: HOST, port: server.port, family: 'IPv4' })
+  server.address().port = 1
+  t.is(server.address().port, server.port, 'address() hands out a copy')
+
+  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), server.accept()])
+  t.teardown(() => settledWithin(client.close()))
+  t.teardown(() => settledWithin(accepted.close()))
+  t.is(client.remoteAddress, HOST)
+  t.is(client.remotePort, server.port)
+  t.is(client.remoteFamily, 'IPv4')
+  t.deepEqual(client.address(), { address: HOST, port: accepted.remotePort, family: 'IPv4' })
+  t.is(client.localPort, accepted.remotePort)
+  t.is(accepted.localPort, server.port)
+  t.is(accepted.remoteAddress, HOST)
+
+  const port = await closedPort()
+  const onPort = await listen({ host: HOST, port })
+  t.teardown(() => settledWithin(onPort.close()))
+  t.is(onPort.port, port)
+})
+
+test('IPv6: listen on ::1, connect from rio and node:net, addresses say IPv6', async (t) => {
+  const { server, port, failures } = await rioEchoServer(t, { host: '::1' })
+  t.deepEqual(server.address(), { address: '::1', port, family: 'IPv6' })
+  await rioRoundTrips(port, 1, { host: '::1' })
+  await nodeRoundTrips(port, 2, { host: '::1' })
+
+  const { port: nodePort } = await nodeEchoServer(t, { host: '::1' })
+  await rioRoundTrips(nodePort, 3, { host: '::1' })
+  const client = await connect({ host: '::1', port: nodePort })
+  t.teardown(() => settledWithin(client.close()))
+  t.is(client.remoteFamily, 'IPv6')
+  t.is(client.remoteAddress, '::1')
+  t.is(client.address().family, 'IPv6')
+  t.deepEqual(failures, [])
+})
+
+test('a server listening on every address (no host) takes IPv4 and IPv6 connections', async (t) => {
+  const server = await listen({ port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const [v4, v4accepted] = await Promise.all([connect({ host: HOST, port: server.port }), server.accept()])
+  const [v6, v6accepted] = await Promise.all([connect({ host: '::1', port: server.port }), server.accept()])
+  for (const connection of [v4, v4accepted, v6, v6accepted]) t.teardown(() => settledWithin(connection.close()))
+  await v4.send('4')
+  await v6.send('6')
+  t.is((await recvExactly(v4accepted, 1)).toString(), '4')
+  t.is((await recvExactly(v6accepted, 1)).toString(), '6')
+})
+
+test('closing a server with accepts in flight ends its async iteration; later accepts give null and connects are refused', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  let accepted = 0
+  const iterating = (async () => {
+    for await (const connection of server) {
+      accepted++
+      await connection.close()
+    }
+  })()
+  const client = await connect({ host: HOST, port: server.port })
+  t.teardown(() => settledWithin(client.close()))
+  t.is(await within(client.recv(Buffer.alloc(8)), 5000, 'the recv'), 0, 'the server closed the accepted connection')
+  t.true(await stillPending(iterating, 20), 'the iteration waits for the next connection')
+  await within(server.close(), 5000, 'server.close()')
+  await within(iterating, 5000, 'the iteration after close()')
+  t.is(accepted, 1)
+  t.true(server.closed)
+  t.is(await within(server.accept(), 1000, 'accept() after close()'), null)
+  await server.close()
+  const refused = await rejectionOf(t, connect({ host: HOST, port: server.port }))
+  t.is(refused.code, 'ECONNREFUSED')
+})
+
+test('closing a server whose accept() calls are pending resolves each of them to null', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const accepts = [server.accept(), server.accept(), server.accept()]
+  t.true(await stillPending(Promise.race(accepts), 20))
+  await within(server.close(), 5000, 'server.close()')
+  t.deepEqual(await within(Promise.all(accepts), 5000, 'the accepts'), [null, null, null])
+})
+
+test('closing a connection with a recv in flight settles the recv (0 or an error) and tells the peer', async (t) => {
+  const { port, nextConnection } = await nodeServer(t)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  const recv = client.recv(Buffer.alloc(64))
+  t.true(await stillPending(recv, 20))
+  const peerEnded = once(peer, 'end')
+  peer.resume()
+  await within(client.close(), 5000, 'close()')
+  const outcome = await within(outcomeOf(recv), 5000, 'the recv after close()')
+  if (outcome instanceof Error) t.truthy(outcome.code, outcome.message)
+  else t.is(outcome, 0)
+  await within(peerEnded, 5000, 'the peer seeing the end')
+  t.is(client.fd, -1)
+  t.is(client.address(), null)
+  const sendError = await rejectionOf(t, client.send('late'))
+  t.is(sendError.code, 'ERR_SOCKET_CLOSED')
+  const recvError = await rejectionOf(t, client.recv(Buffer.alloc(1)))
+  t.is(recvError.code, 'ERR_SOCKET_CLOSED')
+  await client.close()
+})
+
+test('closing a connection ends an async iteration over it that is waiting for data', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), server.accept()])
+  t.teardown(() => settledWithin(client.close()))
+  const chunks = []
+  const iterating = (async () => {
+    for await (const chunk of accepted) chunks.push(chunk.toString())
+  })()
+  await client.send('one')
+  await delay(20)
+  t.true(await stillPending(iterating, 20))
+  await within(accepted.close(), 5000, 'close()')
+  await within(outcomeOf(iterating), 5000, 'the iteration after close()')
+  t.deepEqual(chunks, ['one'])
+})
