@@ -90,6 +90,15 @@ impl InFlight {
         self.slots.retain(|_, slot| slot.scope != Some(scope));
     }
 
+    /// The user data of every op whose result has not arrived.
+    pub fn pending_user_data(&self) -> Vec<u64> {
+        self.slots
+            .iter()
+            .filter(|(_, slot)| slot.result.is_none())
+            .map(|(index, slot)| (u64::from(slot.generation) << 32) | index as u64)
+            .collect()
+    }
+
     /// How many ops have not completed.
     pub fn pending(&self) -> usize {
         self.pending

@@ -468,11 +468,14 @@ impl Inner {
         }
         state.open_chain = 0;
         wakers.into_iter().for_each(Waker::wake);
-        if state.in_engine > 0 {
-            self.engine.cancel_all()?;
+        // One cancel per op rather than one IORING_ASYNC_CANCEL_ANY: that flag needs Linux 5.19,
+        // and a close must work on every kernel rio runs on.
+        for user_data in state.in_flight.pending_user_data() {
+            self.engine.cancel(user_data)?;
             state.in_engine += self.engine.internal_cqes_per_cancel();
         }
-        Ok(())
+        state.unflushed = true;
+        self.flush_locked(state)
     }
 
     /// Flushes, then reaps until `done` gives a value, sleeping between batches: on the reaper

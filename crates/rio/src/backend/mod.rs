@@ -94,7 +94,7 @@ impl Engine {
         }
     }
 
-    /// How many internal completions a `cancel` or `cancel_all` produces.
+    /// How many internal completions a `cancel` produces.
     pub fn internal_cqes_per_cancel(&self) -> usize {
         match self {
             Engine::Uring(_) => 1,
@@ -123,17 +123,6 @@ impl Engine {
         match self {
             Engine::Uring(engine) => engine.wait(timeout),
             Engine::Threads(engine) => engine.wait(timeout),
-        }
-    }
-
-    /// Asks every op in flight to stop (used when the ring closes).
-    pub fn cancel_all(&self) -> io::Result<()> {
-        match self {
-            Engine::Uring(engine) => engine.cancel_all(),
-            Engine::Threads(engine) => {
-                engine.cancel_all();
-                Ok(())
-            }
         }
     }
 

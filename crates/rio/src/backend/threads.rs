@@ -140,13 +140,6 @@ impl ThreadsEngine {
         }
     }
 
-    pub fn cancel_all(&self) {
-        let tokens: Vec<Arc<CancelToken>> = self.pool.work.lock().unwrap().cancel_tokens.values().cloned().collect();
-        for token in tokens {
-            token.cancel();
-        }
-    }
-
     /// Cancels an op: 0 when it will complete with ECANCELED, -EALREADY when it is inside a
     /// syscall that cannot be interrupted, -ENOENT when there is no such op.
     pub fn cancel(&self, target: u64) -> i32 {

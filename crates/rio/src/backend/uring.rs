@@ -198,12 +198,6 @@ impl UringEngine {
         self.push_entry(&opcode::AsyncCancel::new(target).build().user_data(INTERNAL_USER_DATA))
     }
 
-    pub fn cancel_all(&self) -> io::Result<()> {
-        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any()).build().user_data(INTERNAL_USER_DATA);
-        self.push_entry(&cancel)?;
-        self.flush()
-    }
-
     pub fn wait(&self, timeout: Duration) {
         let timespec = types::Timespec::from(timeout);
         let args = types::SubmitArgs::new().timespec(&timespec);
