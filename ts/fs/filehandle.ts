@@ -11,7 +11,7 @@ import * as nodeFs from 'node:fs'
 import { createInterface, type Interface } from 'node:readline'
 import { ReadableStream, type UnderlyingByteSource, type UnderlyingSource } from 'node:stream/web'
 import { promisify } from 'node:util'
-import { invalidArgValue, invalidState, systemError } from '../errors.js'
+import { invalidArgValue, invalidState, systemError, type SystemError } from '../errors.js'
 import type { Ring } from '../ring.js'
 import { readFileOptions, readOpenFile, STREAM_CHUNK_BYTES, writeAt, writeContents, writeFileRequest } from './io.js'
 import {
@@ -24,6 +24,7 @@ import {
   validateOffsetLengthRead,
   validateOffsetLengthWrite,
   validateString,
+  validateStringData,
   writeEncodingOf,
 } from './options.js'
 import { statsOf } from './stats.js'
@@ -35,6 +36,9 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
 /** The buffer `read()` allocates when given none, and the chunks of a byte web stream. */
 const kReadDefault = 16384
 const EINVAL = 22
+const EISDIR = 21
+const S_IFMT = 0o170000
+const S_IFDIR = 0o040000
 
 export interface ReadResult<T extends ArrayBufferView> {
   bytesRead: number
@@ -177,7 +181,8 @@ export class FileHandle extends EventEmitter {
       validateBufferArray(buffers)
       // libuv refuses a read into no buffers.
       if (buffers.length === 0) throw systemError(EINVAL, 'read')
-      const bytesRead = await ring.readvAt(fd, buffers, filePosition(position))
+      const at = filePosition(position)
+      const bytesRead = buffers.some((buffer) => buffer.byteLength > 0) ? await ring.readvAt(fd, buffers, at) : await readNothing(ring, fd, buffers.length, at)
       return { __proto__: null, bytesRead, buffers }
     })
   }
@@ -417,12 +422,28 @@ async function write<T extends ArrayBufferView | string>(
     validateOffsetLengthWrite(start, count, buffer.byteLength)
     bytes = bytesOf(buffer).subarray(start, start + count)
   } else {
-    validateString(buffer, 'buffer')
+    validateStringData(buffer, 'buffer')
     bytes = Buffer.from(buffer, writeEncodingOf(buffer, lengthOrEncoding))
     position = offsetOrOptions
   }
   result.bytesWritten = await writeAt(ring, fd, bytes, filePosition(position))
   return result
+}
+
+/**
+ * A readv of 0 bytes, as libuv makes it: read(2) for one buffer, which fails EISDIR on a
+ * directory, preadv(2) for several, which does not. Both fail EBADF on a handle not open for
+ * reading. The ring's backends differ here (io_uring reads 0 bytes of a directory, the threads
+ * backend fails EISDIR), so a 0-byte read checks the handle and the file's type decides.
+ */
+async function readNothing(ring: Ring, fd: number, bufferCount: number, position: number): Promise<number> {
+  await ring.readAt(fd, new Uint8Array(0), position).catch((error: SystemError) => {
+    if (error.code !== 'EISDIR') throw error
+  })
+  if (bufferCount > 1) return 0
+  const { mode } = await ring.statx(fd, { syscall: 'read' })
+  if ((mode & S_IFMT) === S_IFDIR) throw systemError(EISDIR, 'read')
+  return 0
 }
 
 /** `ftruncate` to `len` bytes, checked as Node (a negative length is 0). */

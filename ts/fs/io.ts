@@ -8,7 +8,7 @@
 import { constants as bufferConstants } from 'node:buffer'
 import { systemError, unknownEncoding } from '../errors.js'
 import type { Ring } from '../ring.js'
-import { bytesOf, checkAborted, optionsOf, validateBoolean, validateString, type EncodingOption, type SignalOption } from './options.js'
+import { bytesOf, checkAborted, optionsOf, validateBoolean, validateStringData, type EncodingOption, type SignalOption } from './options.js'
 
 /** Bytes per chunk of a parallel whole-file read or write, and how many are in flight. */
 const CHUNK_BYTES = 1 << 20
@@ -176,7 +176,7 @@ export function writeFileRequest(data: unknown, options: unknown, defaultFlag: s
   } else if (isIterable(data) && typeof data !== 'string') {
     contents = data
   } else {
-    validateString(data, 'data')
+    validateStringData(data, 'data')
     contents = Buffer.from(data, encoding ?? 'utf8')
   }
   return { contents, encoding, signal: checked.signal, flag: checked.flag || defaultFlag, mode: checked.mode, flush: flush as boolean }

@@ -91,8 +91,12 @@ export function validateBufferArray(value: unknown, name = 'buffers'): asserts v
   if (!Array.isArray(value) || !value.every((buffer) => ArrayBuffer.isView(buffer))) throw invalidArgType(name, ['ArrayBufferView[]'], value)
 }
 
-/** What may be written where a string is also accepted (Node's `validateStringAfterArrayBufferView`). */
 export function validateString(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string') throw invalidArgType(name, ['string'], value)
+}
+
+/** Data to write that is not bytes must be a string (Node's `validateStringAfterArrayBufferView`). */
+export function validateStringData(value: unknown, name: string): asserts value is string {
   if (typeof value !== 'string') throw invalidArgType(name, ['string', 'Buffer', 'TypedArray', 'DataView'], value)
 }
 
@@ -122,13 +126,12 @@ export function filePosition(position: unknown): number {
 
 /**
  * The encoding of a string `FileHandle.write` writes: Node checks only that hex has an even
- * length; its binding reads 'buffer' as latin1 and anything it does not know as utf8.
+ * length; its binding writes in utf8 what it does not know as a string encoding ('buffer' too).
  */
 export function writeEncodingOf(data: string, encoding: unknown): BufferEncoding {
-  const name = typeof encoding === 'string' ? encoding.toLowerCase() : undefined
-  if (name === 'hex' && data.length % 2 !== 0) throw invalidArgValue('encoding', encoding, `is invalid for data of length ${data.length}`)
-  if (name === 'buffer') return 'latin1'
-  return name !== undefined && Buffer.isEncoding(name) ? name : 'utf8'
+  if (typeof encoding !== 'string') return 'utf8'
+  if (encoding.toLowerCase() === 'hex' && data.length % 2 !== 0) throw invalidArgValue('encoding', encoding, `is invalid for data of length ${data.length}`)
+  return Buffer.isEncoding(encoding) ? encoding : 'utf8'
 }
 
 /** `copyFile`'s mode, checked as Node's binding checks it (`GetValidFileMode`): a fraction is truncated. */
