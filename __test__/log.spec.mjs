@@ -535,6 +535,23 @@ directTest(directTitle('direct: true writes padded batches that read back, reope
   await assertHolds(t, last, [...expected, Buffer.from('buffered after direct'), Buffer.from('direct after buffered')])
 })
 
+// BUG (reported): a batch padded by fewer than 16 bytes (FRAME_BYTES) is followed by the next
+// batch's frame within the 16 bytes recovery reads as "zeros or a frame": they read as neither, so
+// recovery cuts the log there and durable records after it (and every later segment) are lost.
+directFailing(directTitle('direct: a batch that ends less than a frame before a block boundary, and the batches after it, survive reopening'), async (t) => {
+  for (const padding of [1, 8, 15]) {
+    const dir = tempDir(t)
+    const log = await openLog(t, dir, { direct: true })
+    // The first record starts a block (after the 4096-byte header) and ends `padding` bytes short of the next.
+    const records = [recordData(1, 4096 - FRAME_BYTES - padding), recordData(2), recordData(3)]
+    await appendEach(log, records)
+    await log.close()
+    const reopened = await openLog(t, dir, { direct: true })
+    await assertHolds(t, reopened, records)
+    await reopened.close()
+  }
+})
+
 // ---- recovery: corruption, torn tails, stale records --------------------------------------------
 
 /** A closed log in a fresh dir holding `count` records, each appended as its own batch. */
