@@ -113,10 +113,7 @@ test('`npx tsx examples/kv-store.ts --self-check DIR` checks its store across re
 
 test('kv-store put, get, delete, list and compact, each in its own process, see each other\'s durable writes', async (t) => {
   const dir = tempDir(t)
-  const kv = async (...args) => {
-    const run = await runExample('kv-store', [dir, ...args])
-    return { status: run.status, stdout: run.stdout, stderr: run.stderr }
-  }
+  const kv = (...args) => runExample('kv-store', [dir, ...args])
   t.like(await kv('put', 'b', 'two words'), { status: 0, stdout: '' })
   t.like(await kv('put', 'a', 'first'), { status: 0 })
   t.like(await kv('put', 'a', 'second'), { status: 0 })
