@@ -129,6 +129,8 @@ export class Server implements AsyncIterable<Connection> {
         await closeQuietly(this.#ring, accepted.fd)
         return null
       }
+      // Request-response protocols want small writes sent at once (Node's servers do the same).
+      native.socketSetNoDelay(accepted.fd, true)
       return new Connection(this.#ring, accepted.fd, accepted)
     } catch (error) {
       // A listener shut down by close() fails its pending accepts with EINVAL.

@@ -623,11 +623,15 @@ impl Core {
     /// Reports an op that never reached the ring, through the same path as real completions.
     fn refuse(&self, slot: usize, errno: i32) {
         self.ready.borrow_mut().push(Ready { tag: slot as u64, result: -errno });
+        self.signal_eventfd();
+    }
+
+    /// Makes the poll handle fire on the next loop iteration (for completions we hold ourselves).
+    fn signal_eventfd(&self) {
         if let Some(ring) = &*self.ring.borrow() {
             use std::os::fd::AsRawFd;
             let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to the ring's eventfd, so the poll handle
-            // wakes and delivers the refusal.
+            // SAFETY: writes 8 bytes from a live u64 to the ring's eventfd.
             unsafe { libc::write(ring.eventfd().as_raw_fd(), (&one as *const u64).cast(), 8) };
         }
     }
@@ -684,6 +688,11 @@ impl Core {
             self.flush();
         }
         self.set_notifications(true);
+        if !self.ready.borrow().is_empty() {
+            // Completions reaped but not yet handed to JS (the round or time budget ran out):
+            // the kernel's queue may be empty now, so wake the poll handle ourselves.
+            self.signal_eventfd();
+        }
     }
 
     fn set_notifications(&self, enabled: bool) {
