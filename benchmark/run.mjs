@@ -12,6 +12,10 @@
 //   write-1m      1 MiB sequential writes (4 in flight), then fdatasync  vs fs/promises
 //   fs            rio-uring/fs readFile and writeFile of 4 KiB (32 in flight), 1 MiB (4 in flight)
 //                 and 64 MiB files (1 in flight), and stat (32 in flight) vs fs/promises
+//   net           128 B echo with 64/256/1000 connections vs node:net and a Rust echo on crates/rio,
+//                 and node:http over rio vs plain node:http (load from a Rust process: benchmark/net)
+//   log           64 appenders of 128 B records, each awaiting durability, vs fs/promises
+//                 write+datasync, lmdb and better-sqlite3 (benchmark/log.mjs)
 //   rss-10m       resident memory growth over 10 million reads (skipped with --quick)
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
@@ -20,6 +24,7 @@ import path from 'node:path'
 import { Ring } from 'rio-uring'
 import rioFs from 'rio-uring/fs'
 import { concurrent, ensureFile, evict, fio, hasFio, machine, measure, table, warm } from './harness.mjs'
+import { netCase } from './net.mjs'
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((arg) => {
@@ -249,6 +254,16 @@ const cases = {
     const [rioStat, nodeStat] = await pair(stats(rioFs), stats(fsp))
     row('stat, 32 in flight', rioStat, 'fs/promises stat', nodeStat, '≥ 1×')
     fs.rmSync(statted, { force: true })
+  },
+
+  async net() {
+    await netCase({ runs: Math.min(runs, 3), quick, row, log })
+  },
+
+  async log() {
+    const { logCase } = await import('./log.mjs').catch(() => ({ logCase: null }))
+    if (logCase === null) return log('  (benchmark/log.mjs not present)')
+    await logCase({ runs: Math.min(runs, 3), quick, row, log, dir })
   },
 
   async 'rss-10m'() {
