@@ -3,7 +3,10 @@
 // RIO_URING_BACKEND names (the examples' rings follow it).
 import test from 'ava'
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { pattern, runProcess, tempDir } from './support.mjs'
 
@@ -133,6 +136,121 @@ test('kv-store without a command, or with a wrong one, prints its usage and exit
     t.is(run.status, 2, `args ${args.join(' ')}`)
     t.regex(run.stderr, /^usage: npx tsx examples\/kv-store\.ts --self-check \[DIR\]\n/)
   }
+})
+
+/**
+ * Starts `examples/<name>.ts` as a server: resolves once it prints `listening on <address>`, with
+ * the address, a `stop(signal)` that signals it and resolves to its exit status and output, and a
+ * teardown that kills it if the test left it running.
+ */
+async function startExample(t, name, args) {
+  const child = spawn(process.execPath, [tsxCli, path.join(root, 'examples', `${name}.ts`), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'))
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (text) => (stdout += text))
+  child.stderr.setEncoding('utf8').on('data', (text) => (stderr += text))
+  const exited = once(child, 'close').then(([status, signal]) => ({ status, signal, stdout, stderr }))
+  const listening = new Promise((resolve, reject) => {
+    const look = () => {
+      const found = /listening on (\S+)/.exec(stdout)
+      if (found) resolve(found[1])
+    }
+    child.stdout.on('data', look)
+    exited.then((run) => reject(new Error(`${name} exited before listening: ${JSON.stringify(run)}`)))
+    setTimeout(() => reject(new Error(`${name} did not listen within 60 s: ${stdout}${stderr}`)), 60_000).unref()
+  })
+  const address = await listening
+  return {
+    address,
+    stop(signal = 'SIGTERM') {
+      child.kill(signal)
+      return exited
+    },
+  }
+}
+
+test('`npx tsx examples/echo-server.ts --port 0 --self-check` echoes 64 connections × 100 round trips and exits 0', async (t) => {
+  const run = await runExample('echo-server', ['--port', '0', '--self-check'])
+  t.is(run.status, 0, run.stderr)
+  t.is(run.stderr, '')
+  t.regex(
+    run.stdout,
+    new RegExp(
+      `^echo-server: listening on 127\\.0\\.0\\.1:\\d+ \\(${backend} backend\\)\\n` +
+        'echo-server: self-check passed: 64 connections × 100 round trips of 128 bytes in [\\d.]+ s \\(\\d+ round trips/s\\), every echo matched\\n' +
+        'echo-server: closed after 64 connections\\n$',
+    ),
+  )
+})
+
+test('echo-server self-check with other counts, on IPv6', async (t) => {
+  const run = await runExample('echo-server', ['--host', '::1', '--port', '0', '--self-check', '--connections', '300', '--rounds', '7'])
+  t.is(run.status, 0, run.stderr)
+  t.regex(run.stdout, /^echo-server: listening on \[::1\]:\d+ /)
+  t.regex(run.stdout, /self-check passed: 300 connections × 7 round trips .*\necho-server: closed after 300 connections\n$/)
+})
+
+test('echo-server serves node:net clients until SIGTERM, then closes its connections and exits 0', async (t) => {
+  const server = await startExample(t, 'echo-server', ['--port', '0'])
+  t.regex(server.address, /^127\.0\.0\.1:\d+$/)
+  const port = Number(server.address.split(':')[1])
+  const idle = net.connect(port, '127.0.0.1')
+  idle.on('error', () => {})
+  const client = net.connect(port, '127.0.0.1')
+  await Promise.all([once(idle, 'connect'), once(client, 'connect')])
+  const message = pattern(100_000, 13)
+  client.end(message)
+  const echoed = []
+  for await (const chunk of client) echoed.push(chunk)
+  t.true(Buffer.concat(echoed).equals(message), 'the echo differs from what was sent')
+  const idleEnded = once(idle, 'end')
+  idle.resume()
+  const run = await server.stop('SIGTERM')
+  t.is(run.status, 0, run.stderr)
+  t.regex(run.stdout, /echo-server: closed after 2 connections\n$/)
+  await idleEnded
+})
+
+test('echo-server on a port in use exits 1 with the listen error', async (t) => {
+  const busy = net.createServer().listen(0, '127.0.0.1')
+  await once(busy, 'listening')
+  t.teardown(() => busy.close())
+  const { port } = busy.address()
+  const run = await runExample('echo-server', ['--port', String(port)])
+  t.is(run.status, 1)
+  t.is(run.stdout, '')
+  t.is(run.stderr, `echo-server: listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`)
+})
+
+test('`npx tsx examples/http-server.ts --port 0 --self-check` answers GETs and echoes a POST, then exits 0', async (t) => {
+  const run = await runExample('http-server', ['--port', '0', '--self-check'])
+  t.is(run.status, 0, run.stderr)
+  t.is(run.stderr, '')
+  t.regex(
+    run.stdout,
+    new RegExp(
+      `^http-server: listening on http://127\\.0\\.0\\.1:\\d+/ \\(${backend} backend\\)\\n` +
+        'http-server: self-check passed: 10 GETs and a 1048576-byte POST echoed back in \\d+ ms\\n' +
+        'http-server: closed\\n$',
+    ),
+  )
+})
+
+test('http-server serves fetch requests until SIGTERM, then exits 0', async (t) => {
+  const server = await startExample(t, 'http-server', ['--port', '0'])
+  t.regex(server.address, /^http:\/\/127\.0\.0\.1:\d+\/$/)
+  const got = await fetch(`${server.address}some/path?x=1`)
+  t.is(got.status, 200)
+  t.is(got.headers.get('content-type'), 'text/plain; charset=utf-8')
+  t.is(await got.text(), 'hello from node:http over io_uring: GET /some/path?x=1\n')
+  const body = pattern(3_000_000, 14)
+  const posted = await fetch(`${server.address}echo`, { method: 'POST', body, headers: { 'content-type': 'application/x-test' } })
+  t.is(posted.headers.get('content-type'), 'application/x-test')
+  t.true(Buffer.from(await posted.arrayBuffer()).equals(body), 'the echoed body differs')
+  const run = await server.stop('SIGTERM')
+  t.is(run.status, 0, run.stderr)
+  t.regex(run.stdout, /http-server: closed\n$/)
 })
 
 test('the examples type-check against the package typings', async (t) => {
