@@ -140,6 +140,24 @@ test('appends resolve to consecutive LSNs from 1, in order, and only once durabl
   t.is(next, 501)
 })
 
+test('when an append resolves, its record is already written in its segment file', async (t) => {
+  const dir = tempDir(t)
+  const log = await openLog(t, dir, { segmentBytes: 64 * KiB })
+  const missing = []
+  await Promise.all(
+    Array.from({ length: 300 }, (_, i) =>
+      log.append(recordData(i, 200)).then(() => {
+        try {
+          locate(dir, Buffer.from(`<record ${i}>`))
+        } catch {
+          missing.push(i)
+        }
+      }),
+    ),
+  )
+  t.deepEqual(missing, [], 'appends resolved before their records were in the file')
+})
+
 test('64 concurrent appenders all resolve, each to increasing LSNs, and every record reads back as its appender wrote it', async (t) => {
   const log = await openLog(t, tempDir(t))
   const written = new Map()

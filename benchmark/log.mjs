@@ -20,7 +20,7 @@ import { Log } from 'rio-uring/log'
 const APPENDERS = 64
 const RECORD_BYTES = 128
 /** The fs/promises file is pre-zeroed to this; appends past it would extend it. */
-const PREZEROED_BYTES = 256 << 20
+const PREZEROED_BYTES = 64 << 20
 
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 
