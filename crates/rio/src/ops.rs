@@ -97,6 +97,35 @@ fn c_path(path: &Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("path {path:?} contains a NUL byte")))
 }
 
+/// Starts an op on one path (unlink, mkdir), which it builds from the path's C string; the string
+/// lives in the finisher until the op completes.
+fn one_path<'a>(target: Target<'a>, path: &Path, build: impl FnOnce(*const libc::c_char) -> RawOp) -> Completion<'a, io::Result<()>> {
+    match c_path(path) {
+        Ok(path) => {
+            let op = build(path.as_ptr());
+            start(target, op, Box::new(move |result| {
+                drop(path);
+                result.map(drop)
+            }))
+        }
+        Err(error) => refuse(target, error, Box::new(|result| result.map(drop))),
+    }
+}
+
+/// Starts an op on one buffer (read, write, send, recv), which it builds from the buffer's length
+/// (refused beyond 4 GiB); the buffer comes back with the byte count.
+fn buffer_op<'a, B: IoBuf + Send + 'a>(target: Target<'a>, buf: B, build: impl FnOnce(&mut B, u32) -> RawOp) -> Completion<'a, BufResult<usize, B>> {
+    let mut buf = buf;
+    let finish = |buf: B| -> Finish<'a, BufResult<usize, B>> { Box::new(move |result| (result.map(|n| n as usize), buf)) };
+    match io_len(buf.io_len()) {
+        Ok(len) => {
+            let op = build(&mut buf, len);
+            start(target, op, finish(buf))
+        }
+        Err(error) => refuse(target, error, finish(buf)),
+    }
+}
+
 /// Starts an op on two paths (rename, link, symlink), which it builds from their C strings; the
 /// strings live in the finisher until the op completes.
 fn two_paths<'a>(
@@ -169,7 +198,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
 
     /// `pread(2)` into all of `buf` at offset `at` (`CURRENT_POSITION`: the file's position).
     /// Gives back the bytes read (0 at end of file) and the buffer.
-    fn read_at<'a, F, B>(self, file: &'a F, mut buf: B, at: u64) -> Completion<'a, BufResult<usize, B>>
+    fn read_at<'a, F, B>(self, file: &'a F, buf: B, at: u64) -> Completion<'a, BufResult<usize, B>>
     where
         'ring: 'a,
         'buf: 'a,
@@ -177,12 +206,8 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
         B: IoBufMut + 'buf,
     {
         let target = self.target();
-        let len = match io_len(buf.io_len()) {
-            Ok(len) => len,
-            Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), buf))),
-        };
-        let op = RawOp::Read { fd: target.fd(file), buf: buf.io_mut_ptr(), len, offset: at, buf_index: buf.buf_index() };
-        start(target, op, Box::new(move |result| (result.map(|n| n as usize), buf)))
+        let fd = target.fd(file);
+        buffer_op(target, buf, |buf, len| RawOp::Read { fd, buf: buf.io_mut_ptr(), len, offset: at, buf_index: buf.buf_index() })
     }
 
     /// `pwrite(2)` of all of `buf` at offset `at`. Gives back the bytes written (which may be fewer)
@@ -195,12 +220,8 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
         B: IoBuf + 'buf,
     {
         let target = self.target();
-        let len = match io_len(buf.io_len()) {
-            Ok(len) => len,
-            Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), buf))),
-        };
-        let op = RawOp::Write { fd: target.fd(file), buf: buf.io_ptr(), len, offset: at, buf_index: buf.buf_index() };
-        start(target, op, Box::new(move |result| (result.map(|n| n as usize), buf)))
+        let fd = target.fd(file);
+        buffer_op(target, buf, |buf, len| RawOp::Write { fd, buf: buf.io_ptr(), len, offset: at, buf_index: buf.buf_index() })
     }
 
     /// `preadv(2)`: fills the buffers in order from offset `at`.
@@ -340,17 +361,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
     /// `unlinkat(2)` relative to the working directory; `AT_REMOVEDIR` in `flags` removes a
     /// directory.
     fn unlinkat(self, path: impl AsRef<Path>, flags: i32) -> Completion<'ring, io::Result<()>> {
-        let target = self.target();
-        match c_path(path.as_ref()) {
-            Ok(path) => {
-                let op = RawOp::UnlinkAt { dir: libc::AT_FDCWD, path: path.as_ptr(), flags };
-                start(target, op, Box::new(move |result| {
-                    drop(path);
-                    result.map(drop)
-                }))
-            }
-            Err(error) => refuse(target, error, Box::new(|result| result.map(drop))),
-        }
+        one_path(self.target(), path.as_ref(), |path| RawOp::UnlinkAt { dir: libc::AT_FDCWD, path, flags })
     }
 
     /// `renameat2(2)` relative to the working directory, with `RENAME_*` flags.
@@ -366,17 +377,7 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
 
     /// `mkdirat(2)` relative to the working directory.
     fn mkdirat(self, path: impl AsRef<Path>, mode: u32) -> Completion<'ring, io::Result<()>> {
-        let target = self.target();
-        match c_path(path.as_ref()) {
-            Ok(path) => {
-                let op = RawOp::MkdirAt { dir: libc::AT_FDCWD, path: path.as_ptr(), mode };
-                start(target, op, Box::new(move |result| {
-                    drop(path);
-                    result.map(drop)
-                }))
-            }
-            Err(error) => refuse(target, error, Box::new(|result| result.map(drop))),
-        }
+        one_path(self.target(), path.as_ref(), |path| RawOp::MkdirAt { dir: libc::AT_FDCWD, path, mode })
     }
 
     /// `linkat(2)` relative to the working directory: a hard link `to` for the file at `from`
@@ -460,16 +461,12 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
         B: IoBuf + 'buf,
     {
         let target = self.target();
-        let len = match io_len(buf.io_len()) {
-            Ok(len) => len,
-            Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), buf))),
-        };
-        let op = RawOp::Send { fd: target.fd(socket), buf: buf.io_ptr(), len, flags: libc::MSG_NOSIGNAL };
-        start(target, op, Box::new(move |result| (result.map(|n| n as usize), buf)))
+        let fd = target.fd(socket);
+        buffer_op(target, buf, |buf, len| RawOp::Send { fd, buf: buf.io_ptr(), len, flags: libc::MSG_NOSIGNAL })
     }
 
     /// `recv(2)` into `buf`: the bytes received (0 when the peer has shut down its side).
-    fn recv<'a, F, B>(self, socket: &'a F, mut buf: B) -> Completion<'a, BufResult<usize, B>>
+    fn recv<'a, F, B>(self, socket: &'a F, buf: B) -> Completion<'a, BufResult<usize, B>>
     where
         'ring: 'a,
         'buf: 'a,
@@ -477,12 +474,8 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
         B: IoBufMut + 'buf,
     {
         let target = self.target();
-        let len = match io_len(buf.io_len()) {
-            Ok(len) => len,
-            Err(error) => return refuse(target, error, Box::new(move |result| (result.map(|n| n as usize), buf))),
-        };
-        let op = RawOp::Recv { fd: target.fd(socket), buf: buf.io_mut_ptr(), len, flags: 0 };
-        start(target, op, Box::new(move |result| (result.map(|n| n as usize), buf)))
+        let fd = target.fd(socket);
+        buffer_op(target, buf, |buf, len| RawOp::Recv { fd, buf: buf.io_mut_ptr(), len, flags: 0 })
     }
 
     /// `sendmsg(2)` of one datagram to `addr` (UDP's `send_to`).
