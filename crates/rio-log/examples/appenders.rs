@@ -14,7 +14,9 @@ fn main() -> std::io::Result<()> {
     let options = rio_log::LogOptions { direct, pipeline, ..Default::default() };
     let notices = Arc::new(AtomicU64::new(0));
     let counted = notices.clone();
-    let log = Arc::new(rio_log::Log::open(&dir, options, Box::new(move |_| drop(counted.fetch_add(1, Ordering::Relaxed))))?);
+    let log = Arc::new(rio_log::Log::open(&dir, options, Box::new(move |_| {
+        counted.fetch_add(1, Ordering::Relaxed);
+    }))?);
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(3);
     let workers: Vec<_> = (0..threads)

@@ -32,8 +32,9 @@ struct Batch {
     offset: u64,
     /// Where the segment's records end once this batch is written.
     end: u64,
-    /// The bytes the kernel reads: framed records (padded to blocks when direct).
-    bytes: AlignedBuf,
+    /// The bytes the kernel reads: framed records (padded to blocks when direct). None for a
+    /// batch that failed before it could be written.
+    bytes: Option<AlignedBuf>,
     /// Bytes of `bytes` that hold records.
     len: usize,
     /// Bytes already written, for a write the kernel cut short.
@@ -177,22 +178,8 @@ impl Writer {
         bytes[..len].copy_from_slice(&records);
         let end = offset + len as u64;
         self.active.offset = if direct { offset + padded as u64 } else { end };
-        let id = self.front_id + self.in_flight.len() as u64;
-        self.in_flight.push_back(Batch {
-            first_lsn,
-            last_lsn,
-            segment_base: self.active.base_lsn,
-            segment_path: self.active.path.clone(),
-            file: self.active.file.clone(),
-            offset,
-            end,
-            bytes,
-            len: if direct { padded } else { len },
-            written: 0,
-            ops_in_flight: 0,
-            synced: false,
-            failed: None,
-        });
+        let len = if direct { padded } else { len };
+        let id = self.push_batch(first_lsn, last_lsn, offset, end, Some(bytes), len, None);
         if let Err(error) = self.submit_write(id) {
             self.batch_mut(id).failed = Some(error);
         }
@@ -228,7 +215,7 @@ impl Writer {
         let write = RawOp::Write {
             fd: IoFd::raw(fd),
             // SAFETY: written < len <= the buffer's length.
-            buf: unsafe { batch.bytes.as_ptr().add(batch.written) },
+            buf: unsafe { batch.bytes.as_ref().expect("a batch that is written has bytes").as_ptr().add(batch.written) },
             len: len as u32,
             offset: batch.offset + batch.written as u64,
             buf_index: None,
@@ -325,21 +312,30 @@ impl Writer {
 
     /// A batch that never reached the kernel (its segment could not be made): it fails in order.
     fn push_failed(&mut self, first_lsn: u64, last_lsn: u64, error: io::Error) {
+        let offset = self.active.offset;
+        self.push_batch(first_lsn, last_lsn, offset, offset, None, 0, Some(error));
+    }
+
+    /// Queues a batch for the active segment; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    fn push_batch(&mut self, first_lsn: u64, last_lsn: u64, offset: u64, end: u64, bytes: Option<AlignedBuf>, len: usize, failed: Option<io::Error>) -> u64 {
+        let id = self.front_id + self.in_flight.len() as u64;
         self.in_flight.push_back(Batch {
             first_lsn,
             last_lsn,
             segment_base: self.active.base_lsn,
             segment_path: self.active.path.clone(),
             file: self.active.file.clone(),
-            offset: self.active.offset,
-            end: self.active.offset,
-            bytes: AlignedBuf::new(BLOCK_BYTES as usize, BLOCK_BYTES as usize).expect("a block"),
-            len: 0,
+            offset,
+            end,
+            bytes,
+            len,
             written: 0,
             ops_in_flight: 0,
             synced: false,
-            failed: Some(error),
+            failed,
         });
+        id
     }
 
     /// Retires finished batches from the front, in order: durable ones advance the durable LSN.
