@@ -11,6 +11,8 @@ import { openRing, rejects } from './support.mjs'
 const TYPE = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' }
 const VALUE = { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' }
 const RANGE = { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' }
+// What node:fs throws for a URL that is not a file: URL.
+const URL_SCHEME = { instanceOf: TypeError, code: 'ERR_INVALID_URL_SCHEME' }
 
 const fd = 0 // Never used: every call below fails its checks before it could be submitted.
 const buffer = Buffer.alloc(8)
@@ -54,7 +56,7 @@ const badCalls = [
   ['open: path as a number', (ring) => ring.open(123), TYPE],
   ['open: path with a NUL byte', (ring) => ring.open('/tmp/a\0b'), VALUE],
   ['open: Buffer path with a NUL byte', (ring) => ring.open(Buffer.from('/tmp/a\0b')), VALUE],
-  ['open: a URL that is not file:', (ring) => ring.open(new URL('http://example.com/x')), TYPE],
+  ['open: a URL that is not file:', (ring) => ring.open(new URL('http://example.com/x')), URL_SCHEME],
   ['open: unknown flag string', (ring) => ring.open('/tmp/x', 'bogus'), VALUE],
   ['open: negative mode', (ring) => ring.open('/tmp/x', 'r', -1), RANGE],
   ['open: mode as an object', (ring) => ring.open('/tmp/x', 'r', {}), TYPE],
