@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events'
 import * as nodeFs from 'node:fs'
+import { constants as osConstants } from 'node:os'
 import { createInterface, type Interface } from 'node:readline'
 import { ReadableStream, type UnderlyingByteSource, type UnderlyingSource } from 'node:stream/web'
 import { promisify } from 'node:util'
@@ -35,10 +36,8 @@ const futimes = promisify(nodeFs.futimes)
 const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 /** The buffer `read()` allocates when given none, and the chunks of a byte web stream. */
 const kReadDefault = 16384
-const EINVAL = 22
-const EISDIR = 21
-const S_IFMT = 0o170000
-const S_IFDIR = 0o040000
+const { S_IFMT, S_IFDIR } = nodeFs.constants
+const { EINVAL, EISDIR } = osConstants.errno
 
 export interface ReadResult<T extends ArrayBufferView> {
   bytesRead: number
@@ -182,7 +181,8 @@ export class FileHandle extends EventEmitter {
       // libuv refuses a read into no buffers.
       if (buffers.length === 0) throw systemError(EINVAL, 'read')
       const at = filePosition(position)
-      const bytesRead = buffers.some((buffer) => buffer.byteLength > 0) ? await ring.readvAt(fd, buffers, at) : await readNothing(ring, fd, buffers.length, at)
+      const empty = buffers.every((buffer) => buffer.byteLength === 0)
+      const bytesRead = empty ? await readNothing(ring, fd, buffers.length, at) : await ring.readvAt(fd, buffers, at)
       return { __proto__: null, bytesRead, buffers }
     })
   }

@@ -15,12 +15,13 @@
  */
 import * as nodeFs from 'node:fs'
 import * as fsp from 'node:fs/promises'
+import { constants as osConstants } from 'node:os'
 import { promisify } from 'node:util'
 import { systemError, type SystemError } from '../errors.js'
 import { openFlags } from '../flags.js'
 import { defaultRing, type PathArgument, type Ring } from '../ring.js'
 import { FileHandle, ftruncate, ringOf } from './filehandle.js'
-import { copyRange, readFileOptions, readOpenFile, writeContents, writeFileRequest } from './io.js'
+import { copyRange, readFileOptions, readOpenFile, writeContents, writeFileRequest, type WriteFileRequest } from './io.js'
 import { checkAborted, copyFileMode, parseFileMode, validateBoolean, validatedPath, validateSymlinkType } from './options.js'
 import { statsOf } from './stats.js'
 
@@ -35,32 +36,39 @@ export const glob = (fsp as { glob?: unknown }).glob as unknown
 type PathLike = string | Buffer | URL
 type StatOptions = { bigint?: boolean }
 
-const { O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = nodeFs.constants
-const S_IFMT = 0o170000
-const S_IFDIR = 0o040000
+const { O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, COPYFILE_EXCL, COPYFILE_FICLONE_FORCE, S_IFMT, S_IFDIR } = nodeFs.constants
+const { EEXIST, ENOTDIR } = osConstants.errno
 const fchmod = promisify(nodeFs.fchmod)
 
+/** A file opened here: its fd, and the flags it was opened with. */
+interface Opened {
+  fd: number
+  flags: number
+}
+
 /** Node's `open` checks, in its order (the path, the flags, the mode), then `openat` through the ring. */
-function openFile(ring: Ring, path: unknown, flags: unknown, mode: unknown): Promise<number> {
+async function openFile(ring: Ring, path: unknown, flags: unknown, mode: unknown): Promise<Opened> {
   const file = validatedPath(path)
   const numericFlags = openFlags(flags)
-  return ring.open(file.bytes, numericFlags, parseFileMode(mode, 'mode', 0o666))
+  const fd = await ring.open(file.bytes, numericFlags, parseFileMode(mode, 'mode', 0o666))
+  return { fd, flags: numericFlags }
 }
 
 /** Opens `path` (with Node's checks): a `FileHandle` whose ops go through the ring. */
 export async function open(path: PathLike, flags?: string | number, mode?: number | string): Promise<FileHandle> {
   const ring = defaultRing()
-  return new FileHandle(await openFile(ring, path, flags, mode), ring)
+  const { fd } = await openFile(ring, path, flags, mode)
+  return new FileHandle(fd, ring)
 }
 
-/** Opens `path` as Node's `open` would, runs `body` on the fd and its numeric flags, and closes it. */
-async function withOpenFile<T>(path: unknown, flags: unknown, mode: unknown, body: (fd: number, ring: Ring, flags: number) => Promise<T>): Promise<T> {
+/** Opens `path` as Node's `open` would, runs `body` on it, and closes it. */
+async function withOpenFile<T>(path: unknown, flags: unknown, mode: unknown, body: (opened: Opened, ring: Ring) => Promise<T>): Promise<T> {
   const ring = defaultRing()
-  const fd = await openFile(ring, path, flags, mode)
+  const opened = await openFile(ring, path, flags, mode)
   try {
-    return await body(fd, ring, openFlags(flags))
+    return await body(opened, ring)
   } finally {
-    await ring.close(fd)
+    await ring.close(opened.fd)
   }
 }
 
@@ -73,10 +81,10 @@ export async function readFile(
   // A handle is read as it is, closed or not (Node does not ask), from its current position.
   if (path instanceof FileHandle) return readOpenFile(ringOf(path), path.fd, checked, false)
   checkAborted(checked.signal)
-  return withOpenFile(path, checked.flag || 'r', 0o666, (fd, ring) => readOpenFile(ring, fd, checked, true))
+  return withOpenFile(path, checked.flag || 'r', 0o666, ({ fd }, ring) => readOpenFile(ring, fd, checked, true))
 }
 
-interface WriteOptions {
+interface WriteFileOptions {
   encoding?: BufferEncoding | null
   mode?: number | string
   flag?: string | number
@@ -85,20 +93,20 @@ interface WriteOptions {
 }
 
 /** Writes `data` (string, bytes, or an (async) iterable of chunks) to the file, replacing it. */
-export async function writeFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteOptions | null): Promise<void> {
+export async function writeFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteFileOptions | null): Promise<void> {
   return writeTo(path, writeFileRequest(data, options, 'w'))
 }
 
 /** Appends `data` to the file, creating it if needed. */
-export async function appendFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteOptions | null): Promise<void> {
+export async function appendFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteFileOptions | null): Promise<void> {
   return writeTo(path, writeFileRequest(data, options, 'a'))
 }
 
-async function writeTo(path: PathLike | FileHandle, request: ReturnType<typeof writeFileRequest>): Promise<void> {
+async function writeTo(path: PathLike | FileHandle, request: WriteFileRequest): Promise<void> {
   // A handle is written at its current position; Node ignores the flag, mode and flush options then.
   if (path instanceof FileHandle) return writeContents(ringOf(path), path.fd, request, false)
   checkAborted(request.signal)
-  await withOpenFile(path, request.flag, request.mode, async (fd, ring, flags) => {
+  await withOpenFile(path, request.flag, request.mode, async ({ fd, flags }, ring) => {
     // Parallel chunks at explicit offsets only into a file opened without O_APPEND.
     await writeContents(ring, fd, request, (flags & O_APPEND) === 0)
     if (request.flush) await ring.fsync(fd)
@@ -162,42 +170,49 @@ function failureOf(promise: Promise<unknown>): Promise<SystemError | null> {
   )
 }
 
+/** What is at `path` (following links): a directory (true), something else (false), or the stat's error. */
+function isDirectory(ring: Ring, path: string): Promise<boolean | SystemError> {
+  return ring.statx(path).then((stats) => (stats.mode & S_IFMT) === S_IFDIR, (error: SystemError) => error)
+}
+
 /**
  * `mkdir -p` as Node's binding does it (MKDirpAsync): mkdir the path; where a parent is missing,
- * make it first (and its parents), then go on down. A name that exists must be a directory (stat,
- * following links). Errors name the component that failed, as Node's do. Resolves to the first
- * directory made, in the form it had in `path` (a trailing slash kept).
+ * push it and make it first, then go on down. A name that exists must be a directory. Errors name
+ * the component that failed, as Node's do. Resolves to the first directory made, as it was written
+ * in `path` (a trailing slash kept), or undefined.
  */
 async function makeDirectories(ring: Ring, path: string, mode: number): Promise<string | undefined> {
   const pending = [path]
   let first: string | undefined
   while (pending.length > 0) {
     const next = pending.pop()!
-    let failure = await failureOf(ring.mkdir(next, mode))
+    const failure = await failureOf(ring.mkdir(next, mode))
     if (failure === null) {
       first ??= next
       continue
     }
-    if (failure.code === 'EACCES' || failure.code === 'ENOTDIR' || failure.code === 'EPERM') throw failure
-    if (failure.code === 'ENOENT') {
-      const parent = next.includes('/') ? next.slice(0, next.lastIndexOf('/')) : next
+    let code = failure.code
+    if (code === 'EACCES' || code === 'ENOTDIR' || code === 'EPERM') throw failure
+    if (code === 'ENOENT') {
+      // The parent as Node cuts it: up to the last '/', the whole path when there is none.
+      const slash = next.lastIndexOf('/')
+      const parent = slash === -1 ? next : next.slice(0, slash)
       if (parent !== next) {
         pending.push(next, parent)
         continue
       }
       if (pending.length > 0) continue
-      failure = systemError(17 /* EEXIST */, 'mkdir', next)
+      code = 'EEXIST'
     }
-    // It exists (or cannot be made): what is there decides.
-    let exists: SystemError | null = null
-    const stats = await ring.statx(next).catch((error: SystemError) => ((exists = error), null))
-    const isDirectory = stats !== null && (stats.mode & S_IFMT) === S_IFDIR
-    if (failure.code === 'EEXIST' && pending.length > 0) {
-      if (isDirectory) continue
-      throw systemError(20 /* ENOTDIR */, 'mkdir', next)
+    // It exists, or cannot be made: what is there decides.
+    const found = await isDirectory(ring, next)
+    if (code === 'EEXIST' && pending.length > 0) {
+      // A parent on the way down.
+      if (found === true) continue
+      throw systemError(ENOTDIR, 'mkdir', next)
     }
-    if (exists !== null) throw systemError(-(exists as SystemError).errno, 'mkdir', next)
-    if (!isDirectory) throw systemError(17 /* EEXIST */, 'mkdir', next)
+    if (typeof found !== 'boolean') throw systemError(-found.errno, 'mkdir', next)
+    if (!found) throw systemError(EEXIST, 'mkdir', next)
     return first
   }
   return first
@@ -205,7 +220,7 @@ async function makeDirectories(ring: Ring, path: string, mode: number): Promise<
 
 /** Truncates (or extends) the file at `path` to `len` bytes; the file is opened before `len` is checked, as in Node. */
 export async function truncate(path: PathLike, len: number = 0): Promise<void> {
-  await withOpenFile(path, 'r+', undefined, (fd, ring) => ftruncate(ring, fd, len))
+  await withOpenFile(path, 'r+', undefined, ({ fd }, ring) => ftruncate(ring, fd, len))
 }
 
 /** A hard link `newPath` to `existingPath`. */
@@ -265,7 +280,7 @@ async function copyOpenFile(ring: Ring, input: number, target: PathArgument, exc
       }
       await ring.ftruncate(output, 0)
     }
-    await fchmod(output, source.mode & 0o7777)
+    await fchmod(output, source.mode & 0o7777) // no io_uring op: Node's fchmod
     await copyRange(ring, input, output, source.size)
     copied = true
   } finally {

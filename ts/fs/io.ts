@@ -6,6 +6,8 @@
  * @packageDocumentation
  */
 import { constants as bufferConstants } from 'node:buffer'
+import { constants as fsConstants } from 'node:fs'
+import { constants as osConstants } from 'node:os'
 import { systemError, unknownEncoding } from '../errors.js'
 import type { Ring } from '../ring.js'
 import { bytesOf, checkAborted, optionsOf, validateBoolean, validateStringData, type EncodingOption, type SignalOption } from './options.js'
@@ -17,9 +19,8 @@ const CHUNKS_IN_FLIGHT = 8
 export const STREAM_CHUNK_BYTES = 64 << 10
 /** Node's limit on a file read whole (kIoMaxLength). */
 const MAX_FILE_BYTES = 2 ** 31 - 1
-const S_IFMT = 0o170000
-const S_IFREG = 0o100000
-const EBADF = 9
+const { S_IFMT, S_IFREG } = fsConstants
+const { EBADF } = osConstants.errno
 
 function tooLarge(size: number): RangeError {
   const error = new RangeError(`File size (${size}) is greater than 2 GiB`) as RangeError & { code: string }
