@@ -66,13 +66,13 @@ class Violation extends Error {}
  */
 async function appendUntilKilled(dir, round, { pipeline, direct, mode, killAfterMs, duringOpen }) {
   const args = [child, dir, String(round), String(SEGMENT_BYTES), String(pipeline), direct ? '1' : '0', mode, String(APPENDERS)]
-  const process_ = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const childProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const stdout = []
   const stderr = []
   let readyLsn = null
   let signalReady
   const ready = new Promise((resolve) => (signalReady = resolve))
-  process_.stdout.on('data', (chunk) => {
+  childProcess.stdout.on('data', (chunk) => {
     stdout.push(chunk)
     if (readyLsn === null) {
       const match = /^ready (\d+)\n/.exec(Buffer.concat(stdout).toString('latin1', 0, 40))
@@ -82,21 +82,21 @@ async function appendUntilKilled(dir, round, { pipeline, direct, mode, killAfter
       }
     }
   })
-  process_.stderr.on('data', (chunk) => stderr.push(chunk))
-  const closed = new Promise((resolve) => process_.on('close', (status, signal) => resolve({ status, signal })))
+  childProcess.stderr.on('data', (chunk) => stderr.push(chunk))
+  const closed = new Promise((resolve) => childProcess.on('close', (status, signal) => resolve({ status, signal })))
   if (!duringOpen) {
     let timer
     const timedOut = new Promise((resolve) => (timer = setTimeout(resolve, 20_000, 'timed out')))
     const outcome = await Promise.race([ready.then(() => 'ready'), closed.then(() => 'exited'), timedOut])
     clearTimeout(timer)
     if (outcome !== 'ready') {
-      process_.kill('SIGKILL')
+      childProcess.kill('SIGKILL')
       await closed
       throw new Violation(`round ${round}: the child ${outcome} before it opened the log: ${Buffer.concat(stderr)}`)
     }
   }
   await sleep(killAfterMs)
-  process_.kill('SIGKILL')
+  childProcess.kill('SIGKILL')
   const { status, signal } = await closed
   if (signal !== 'SIGKILL') throw new Violation(`round ${round}: the child exited with ${status} before it was killed: ${Buffer.concat(stderr)}`)
   if (stderr.length > 0) throw new Violation(`round ${round}: the child wrote to stderr: ${Buffer.concat(stderr)}`)
