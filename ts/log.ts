@@ -19,6 +19,7 @@
  */
 import * as native from './binding.js'
 import { invalidArgType, invalidArgValue, invalidState, outOfRange, systemError } from './errors.js'
+import { asyncDispose } from './dispose.js'
 
 export interface LogOptions {
   /** The size segments are preallocated to (default 64 MiB; a multiple of 4096, at least 64 KiB). */
@@ -53,6 +54,21 @@ function recordOf(data: unknown, name: string): Uint8Array {
   if (data instanceof Uint8Array) return data
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', data)
+}
+
+function numberOption(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value)
+  return value
+}
+
+/** A record's bytes, checked against the log's limit (Node's RangeError for a value too large). */
+function recordWithin(data: unknown, name: string): Uint8Array {
+  const bytes = recordOf(data, name)
+  if (bytes.byteLength > native.LOG_MAX_RECORD_BYTES) {
+    throw outOfRange(`${name}.byteLength`, `<= ${native.LOG_MAX_RECORD_BYTES}`, bytes.byteLength)
+  }
+  return bytes
 }
 
 function lsnOf(name: string, value: unknown): number {
@@ -90,12 +106,14 @@ export class Log {
   /** Opens the log in `dir` (creating it), recovering it to its last intact record. */
   static async open(dir: string, options: LogOptions = {}): Promise<Log> {
     if (typeof dir !== 'string') throw invalidArgType('dir', 'of type string', dir)
-    const segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024
+    if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
+    const segmentBytes = numberOption('options.segmentBytes', options.segmentBytes, 64 * 1024 * 1024)
     if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 65536 || segmentBytes % 4096 !== 0) {
       throw outOfRange('options.segmentBytes', 'a multiple of 4096, at least 65536', segmentBytes)
     }
-    const pipeline = options.pipeline ?? 1
+    const pipeline = numberOption('options.pipeline', options.pipeline, 1)
     if (!Number.isInteger(pipeline) || pipeline < 1 || pipeline > 64) throw outOfRange('options.pipeline', '>= 1 && <= 64', pipeline)
+    if (options.direct !== undefined && typeof options.direct !== 'boolean') throw invalidArgType('options.direct', 'of type boolean', options.direct)
     const backend = options.backend ?? (process.env.RIO_URING_BACKEND || 'auto')
     if (backend !== 'auto' && backend !== 'io_uring' && backend !== 'threads') {
       throw invalidArgValue('options.backend', backend, "must be 'auto', 'io_uring' or 'threads'")
@@ -136,9 +154,9 @@ export class Log {
     if (this.#closing) return Promise.reject(invalidState('the log is closed'))
     let encoded: number
     try {
-      encoded = this.#native.append(recordOf(data, 'data'))
+      encoded = this.#native.append(recordWithin(data, 'data'))
     } catch (error) {
-      return Promise.reject(error instanceof TypeError ? error : fromNative(error, 'append', this.#dir))
+      return Promise.reject(error instanceof TypeError || error instanceof RangeError ? error : fromNative(error, 'append', this.#dir))
     }
     return this.#wait(encoded)
   }
@@ -148,7 +166,7 @@ export class Log {
     if (this.#closing) throw invalidState('the log is closed')
     if (!Array.isArray(records)) throw invalidArgType('records', 'an instance of Array', records)
     if (records.length === 0) return []
-    const bytes = records.map((record, i) => recordOf(record, `records[${i}]`))
+    const bytes = records.map((record, i) => recordWithin(record, `records[${i}]`))
     let encoded: number
     try {
       encoded = this.#native.appendBatch(bytes)
@@ -205,6 +223,7 @@ export class Log {
 
   /** Drops the whole segments whose records are all before `beforeLsn`; resolves to how many. */
   async truncate(beforeLsn: number): Promise<number> {
+    if (this.#closing) throw invalidState('the log is closed')
     const before = lsnOf('beforeLsn', beforeLsn)
     try {
       return await this.#native.truncate(before)
@@ -228,7 +247,7 @@ export class Log {
     return this.#closing
   }
 
-  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')](): Promise<void> {
+  async [asyncDispose](): Promise<void> {
     await this.close()
   }
 }

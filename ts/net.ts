@@ -23,6 +23,7 @@ import { isIP } from 'node:net'
 import type { Server as HttpServer } from 'node:http'
 import * as native from './binding.js'
 import { invalidArgType, netError, outOfRange, type SystemError } from './errors.js'
+import { asyncDispose } from './dispose.js'
 import { Ring } from './ring.js'
 
 export interface ListenOptions {
@@ -160,7 +161,7 @@ export class Server implements AsyncIterable<Connection> {
     return this.#closing
   }
 
-  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')](): Promise<void> {
+  async [asyncDispose](): Promise<void> {
     await this.close()
   }
 }
@@ -257,7 +258,7 @@ export class Connection implements AsyncIterable<Buffer> {
     return this.#closing
   }
 
-  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')](): Promise<void> {
+  async [asyncDispose](): Promise<void> {
     await this.close()
   }
 }

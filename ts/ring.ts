@@ -17,6 +17,7 @@
 import { fileURLToPath } from 'node:url'
 import * as native from './binding.js'
 import { AbortError, invalidArgType, invalidArgValue, invalidState, netError, outOfRange, systemError } from './errors.js'
+import { asyncDispose } from './dispose.js'
 import { openFlags } from './flags.js'
 
 /** How an op is ordered against the ops submitted right after it (or before it, for `Drain`). */
@@ -165,7 +166,6 @@ const ETIME = 62
 const MAX_POSITION = 2 ** 53 - 1
 
 const noop = (): void => {}
-const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
 function defaultBackend(): string {
   return process.env.RIO_URING_BACKEND || 'auto'

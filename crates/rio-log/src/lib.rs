@@ -343,6 +343,10 @@ impl Log {
     /// Drops whole segments whose records are all before `before`; returns how many. The active
     /// segment is never dropped.
     pub fn truncate(&self, before: Lsn) -> io::Result<usize> {
+        if self.shared.queue.lock().unwrap().closed {
+            // The directory may belong to another writer by now.
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the log is closed"));
+        }
         let mut segments = self.shared.segments.lock().unwrap();
         // A segment can go when the next one starts at or before `before`.
         let removable = segments.windows(2).take_while(|pair| pair[1].base_lsn <= before).count();

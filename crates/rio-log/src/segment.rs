@@ -151,19 +151,24 @@ pub(crate) fn scan(path: &Path, base_lsn: u64, from: u64, mut visit: impl FnMut(
                 offset += framed as u64;
                 lsn += 1;
             }
-            Frame::Zeros => {
-                // Padding before the next block, or the end: the record is at the next block
-                // boundary if anywhere.
+            frame => {
+                // Padding: zeros up to the next block boundary (fewer than a frame's bytes, at
+                // times), and the record expected at that boundary.
                 let next_block = format::align_up(offset + 1);
-                if next_block < bytes.len() as u64 {
+                let padding = &bytes[(offset as usize).min(bytes.len())..(next_block as usize).min(bytes.len())];
+                if padding.iter().all(|b| *b == 0) && next_block < bytes.len() as u64 {
                     if let Frame::Record { .. } = decode_record(&bytes[next_block as usize..], lsn) {
                         offset = next_block;
                         continue;
                     }
                 }
-                return Ok(Some(Scanned { end: offset, next_lsn: lsn, clean: true, segment_bytes }));
+                // Clean only if nothing but zeros follows: bytes past a hole (a later batch that
+                // reached the disk when an earlier one did not) must be cut, or they come back
+                // once new records fill the hole.
+                let rest = &bytes[(offset as usize).min(bytes.len())..];
+                let clean = frame == Frame::Zeros && rest.iter().all(|b| *b == 0);
+                return Ok(Some(Scanned { end: offset, next_lsn: lsn, clean, segment_bytes }));
             }
-            Frame::Invalid => return Ok(Some(Scanned { end: offset, next_lsn: lsn, clean: false, segment_bytes })),
         }
     }
 }

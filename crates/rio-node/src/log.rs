@@ -19,6 +19,10 @@ use rio_log::{Appended, Log, LogOptions, Notice};
 #[napi]
 pub const EPOCH_SPAN: u32 = 4096;
 
+/// The largest record a log takes.
+#[napi]
+pub const LOG_MAX_RECORD_BYTES: u32 = rio_log::MAX_RECORD_BYTES as u32;
+
 fn encode(appended: Appended) -> f64 {
     (appended.lsn as f64) * f64::from(EPOCH_SPAN) + (appended.epoch % u64::from(EPOCH_SPAN)) as f64
 }
