@@ -37,7 +37,7 @@ function assertEncoding(encoding: unknown): void {
   if (encoding && !Buffer.isEncoding(encoding as string)) throw invalidArgValue('encoding', encoding, 'is invalid encoding')
 }
 
-export function validateAbortSignal(signal: unknown, name: string): void {
+function validateAbortSignal(signal: unknown, name: string): void {
   if (signal !== undefined && (signal === null || typeof signal !== 'object' || !('aborted' in signal))) {
     throw invalidArgType(name, ['AbortSignal'], signal)
   }
