@@ -247,6 +247,36 @@ test('node:http over serveHttp: parallel requests from several connections each 
   t.true(connections() >= 2 && connections() <= 8, `${connections()} connections`)
 })
 
+/** How long after answering a keep-alive request a node:http server on `port` ends the idle connection. */
+async function idleConnectionLifetime(port) {
+  const socket = net.connect({ host: HOST, port })
+  await once(socket, 'connect')
+  let answeredAt = 0
+  socket.on('data', () => (answeredAt ||= performance.now()))
+  socket.write(`GET /idle HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)
+  await within(once(socket, 'end'), 10_000, 'the server ending the idle connection')
+  socket.destroy()
+  return performance.now() - answeredAt
+}
+
+test('node:http ends an idle keep-alive connection over rio after keepAliveTimeout, as it ends a net.Socket', async (t) => {
+  const keepAliveTimeoutMs = 300
+  const { server, port } = await httpOverRio(t)
+  server.keepAliveTimeout = keepAliveTimeoutMs
+  const overRio = await idleConnectionLifetime(port)
+
+  const plain = http.createServer((_request, response) => response.end('plain'))
+  plain.keepAliveTimeout = keepAliveTimeoutMs
+  plain.listen(0, HOST)
+  await once(plain, 'listening')
+  t.teardown(() => plain.close())
+  const overNet = await idleConnectionLifetime(plain.address().port)
+
+  t.log(`idle for ${Math.round(overRio)} ms over rio, ${Math.round(overNet)} ms over node:net`)
+  t.true(overRio >= keepAliveTimeoutMs - 20, `ended after ${overRio} ms`)
+  t.true(Math.abs(overRio - overNet) < 500, `${overRio} ms over rio, ${overNet} ms over node:net`)
+})
+
 test('fetch against node:http over serveHttp: GET, and a POST of 4 MiB echoed back', async (t) => {
   const { port } = await httpOverRio(t)
   const base = `http://${HOST}:${port}`

@@ -205,6 +205,44 @@ test('connect to a port nobody listens on rejects like node:net: `connect ECONNR
   t.is(error.port, port)
 })
 
+test('a bad port rejects connect and listen with RangeError [ERR_SOCKET_BAD_PORT], as node:net throws it', async (t) => {
+  for (const port of [70000, -1, 1.5]) {
+    let expected
+    try {
+      net.connect({ host: HOST, port })
+    } catch (error) {
+      expected = error
+    }
+    t.is(expected?.code, 'ERR_SOCKET_BAD_PORT')
+    for (const [call, rejected] of [
+      ['connect', await rejectionOf(t, connect({ host: HOST, port }))],
+      ['listen', await rejectionOf(t, listen({ host: HOST, port }))],
+    ]) {
+      t.true(rejected instanceof RangeError, `${call} port ${port}: ${rejected}`)
+      t.is(rejected.code, expected.code, `${call} port ${port}: ${rejected.message}`)
+    }
+  }
+})
+
+test('a host that does not resolve rejects connect with `getaddrinfo ENOTFOUND <host>`, as node:net', async (t) => {
+  const socket = net.connect({ host: 'nohost.invalid', port: 80 })
+  const [expected] = await once(socket, 'error').catch((error) => [error])
+  const error = await rejectionOf(t, connect({ host: 'nohost.invalid', port: 80 }))
+  t.is(error.message, expected.message)
+  t.is(error.code, expected.code)
+  t.is(error.syscall, expected.syscall)
+  t.is(error.hostname, expected.hostname)
+})
+
+test('connect without a host goes to localhost, as node:net does', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const [client, accepted] = await Promise.all([connect({ port: server.port }), server.accept()])
+  t.teardown(() => settledWithin(client.close()))
+  t.teardown(() => settledWithin(accepted.close()))
+  t.is(client.remotePort, server.port)
+})
+
 test('listen on a port in use rejects like node:net: `listen EADDRINUSE: address already in use 127.0.0.1:PORT`', async (t) => {
   const rioServer = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(rioServer.close()))
@@ -332,6 +370,21 @@ test('closing a connection with a recv in flight settles the recv (0 or an error
   const recvError = await rejectionOf(t, client.recv(Buffer.alloc(1)))
   t.is(recvError.code, 'ERR_SOCKET_CLOSED')
   await client.close()
+})
+
+test('closing a connection with a large send in flight settles the send (it rejects) instead of hanging', async (t) => {
+  const { port, nextConnection } = await nodeServer(t)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  peer.pause()
+  const send = client.send(pattern(64 * MiB, 26))
+  const sent = outcomeOf(send)
+  t.true(await stillPending(send, 100), 'the send finished although the peer reads nothing')
+  await within(client.close(), 5000, 'close()')
+  const outcome = await within(sent, 5000, 'the send after close()')
+  t.true(outcome instanceof Error, `the send resolved to ${outcome}`)
+  t.truthy(outcome.code, outcome.message)
 })
 
 test('closing a connection ends an async iteration over it that is waiting for data', async (t) => {
