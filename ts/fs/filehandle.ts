@@ -334,9 +334,10 @@ export class FileHandle extends EventEmitter {
 
   /**
    * Closes the fd through the ring, once the ops in flight on it are done (ops started meanwhile
-   * still run, as in Node). Emits 'close' at once. Closing a closed handle resolves.
+   * still run, as in Node). Emits 'close' at once. Closing a closed handle resolves. As Node's, a
+   * bound function of its own, so `finally(handle.close)` works.
    */
-  close(): Promise<void> {
+  readonly close = (): Promise<void> => {
     if (this.#fd === -1) return Promise.resolve()
     if (this.#closing !== null) return this.#closing
     const closed = this.#refs === 0 ? this.#closeFd() : new Promise<void>((resolve) => (this.#whenIdle = resolve)).then(() => this.#closeFd())
