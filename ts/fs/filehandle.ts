@@ -78,24 +78,30 @@ function closedError(syscall: string): Error {
   return error
 }
 
-/** Ring-backed callbacks for Node's fs streams (their `fs` option). */
-function streamFs(handle: FileHandle, ring: Ring): object {
-  const done = <T>(promise: Promise<T>, callback: (error: Error | null, value?: T) => void): void => {
-    promise.then((value) => callback(null, value), (error: Error) => callback(error))
-  }
+type Callback<T extends unknown[] = []> = (error: Error | null, ...results: T) => void
+
+/**
+ * The `fs` option of Node's fs streams over `handle`, as Node's `FileHandleOperations`: reads and
+ * writes are the handle's own (so they go through the ring and see it closed), closing the stream
+ * closes the handle after `release` (the stream's hold on it).
+ */
+function streamOperations(handle: FileHandle, release: () => void): object {
   return {
-    open: (_path: unknown, _flags: unknown, _mode: unknown, callback: (error: Error | null, fd?: number) => void) => callback(null, handle.fd),
-    read: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null, callback: (error: Error | null, read?: number, buffer?: Uint8Array) => void) => {
-      ring.readAt(fd, buffer.subarray(offset, offset + length), position ?? -1).then((read) => callback(null, read, buffer), callback)
-    },
-    write: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null, callback: (error: Error | null, written?: number) => void) => {
-      done(ring.writeAt(fd, buffer.subarray(offset, offset + length), position ?? -1), callback)
-    },
-    writev: (fd: number, buffers: Uint8Array[], position: number | null, callback: (error: Error | null, written?: number) => void) => {
-      done(ring.writevAt(fd, buffers, position ?? -1), callback)
-    },
-    close: (_fd: number, callback: (error: Error | null) => void) => {
+    close: (_fd: number, callback: Callback) => {
+      release()
       handle.close().then(() => callback(null), callback)
+    },
+    fsync: (_fd: number, callback: Callback) => {
+      handle.sync().then(() => callback(null), callback)
+    },
+    read: (_fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null, callback: Callback<[number, Uint8Array]>) => {
+      handle.read<Uint8Array>(buffer, offset, length, position).then((result) => callback(null, result.bytesRead, result.buffer), (error: Error) => callback(error, 0, buffer))
+    },
+    write: (_fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null, callback: Callback<[number, Uint8Array]>) => {
+      handle.write(buffer, offset, length, position).then((result) => callback(null, result.bytesWritten, result.buffer), (error: Error) => callback(error, 0, buffer))
+    },
+    writev: (_fd: number, buffers: Uint8Array[], position: number | null, callback: Callback<[number, Uint8Array[]]>) => {
+      handle.writev(buffers, position).then((result) => callback(null, result.bytesWritten, result.buffers), (error: Error) => callback(error, 0, buffers))
     },
   }
 }
@@ -249,12 +255,28 @@ export class FileHandle extends EventEmitter {
 
   /** A readable stream of the file (Node's `fs.ReadStream`, reading through the ring). */
   createReadStream(options: { encoding?: BufferEncoding; autoClose?: boolean; emitClose?: boolean; start?: number; end?: number; highWaterMark?: number; signal?: AbortSignal } = {}): nodeFs.ReadStream {
-    return nodeFs.createReadStream('', { ...options, fd: this.#fd, fs: streamFs(this, ringOf(this)) } as never)
+    return this.#stream((streamOptions) => nodeFs.createReadStream('', { ...options, ...streamOptions } as never))
   }
 
   /** A writable stream to the file (Node's `fs.WriteStream`, writing through the ring). */
   createWriteStream(options: { encoding?: BufferEncoding; autoClose?: boolean; emitClose?: boolean; start?: number; highWaterMark?: number; flush?: boolean } = {}): nodeFs.WriteStream {
-    return nodeFs.createWriteStream('', { ...options, fd: this.#fd, fs: streamFs(this, ringOf(this)) } as never)
+    return this.#stream((streamOptions) => nodeFs.createWriteStream('', { ...options, ...streamOptions } as never))
+  }
+
+  /**
+   * A Node fs stream over this handle, as Node makes one of a FileHandle: the stream holds the
+   * handle open until it closes, and closing the handle closes the stream.
+   */
+  #stream<S extends { close(): void }>(create: (options: { fd: number; fs: object }) => S): S {
+    this.#ref()
+    let held = true
+    const release = (): void => {
+      if (held) this.#unref()
+      held = false
+    }
+    const stream = create({ fd: this.#fd, fs: streamOperations(this, release) })
+    this.on('close', () => stream.close())
+    return stream
   }
 
   /** The file's lines, from the current position (`readline` over `createReadStream`). */
@@ -340,7 +362,8 @@ export class FileHandle extends EventEmitter {
   readonly close = (): Promise<void> => {
     if (this.#fd === -1) return Promise.resolve()
     if (this.#closing !== null) return this.#closing
-    const closed = this.#refs === 0 ? this.#closeFd() : new Promise<void>((resolve) => (this.#whenIdle = resolve)).then(() => this.#closeFd())
+    // Once idle, the fd is -1 at once (as in Node), not a tick later.
+    const closed = this.#refs === 0 ? this.#closeFd() : new Promise<void>((resolve, reject) => (this.#whenIdle = () => this.#closeFd().then(resolve, reject)))
     this.#closing = closed.finally(() => (this.#closing = null))
     this.emit('close')
     return this.#closing
