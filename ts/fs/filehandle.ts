@@ -65,7 +65,10 @@ interface WriteOptions {
 /** The ring each handle's ops go through: the one that opened it. */
 const rings = new WeakMap<FileHandle, Ring>()
 
-/** The ring `handle` was opened on (for the module's functions given a handle). */
+/**
+ * The ring `handle` was opened on (for the module's functions given a handle).
+ * @internal
+ */
 export function ringOf(handle: FileHandle): Ring {
   return rings.get(handle)!
 }
@@ -470,7 +473,10 @@ async function readNothing(ring: Ring, fd: number, bufferCount: number, position
   return 0
 }
 
-/** `ftruncate` to `len` bytes, checked as Node (a negative length is 0). */
+/**
+ * `ftruncate` to `len` bytes, checked as Node (a negative length is 0).
+ * @internal
+ */
 export function ftruncate(ring: Ring, fd: number, len: unknown): Promise<void> {
   return ring.ftruncate(fd, Math.max(0, validateInteger(len, 'len')))
 }
