@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { listen, connect, serveHttp, toDuplex, RioSocket } from 'rio-uring/net'
 import { pattern, rejectionOf } from './support.mjs'
-import { HOST, MiB, nodeServer, rioEchoServer, settledWithin, within } from './net-support.mjs'
+import { HOST, MiB, acceptWithin, nodeServer, rioEchoServer, settledWithin, within } from './net-support.mjs'
 
 /** `data` as a stream of chunks of `chunkBytes` (an odd size, so chunks straddle segments). */
 function chunksOf(data, chunkBytes) {
@@ -59,7 +59,7 @@ test('pipeline() streams 64 MiB into a toDuplex socket and the echo back out of 
 test('a RioSocket has the net.Socket properties node:http reads', async (t) => {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
-  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), server.accept()])
+  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
   const socket = toDuplex(accepted)
   t.teardown(() => socket.destroy())
   t.teardown(() => settledWithin(client.close()))
@@ -80,7 +80,7 @@ test('a paused RioSocket stops receiving, so the writes of its peer stop drainin
   t.teardown(() => settledWithin(server.close()))
   const peer = net.connect({ host: HOST, port: server.port })
   t.teardown(() => peer.destroy())
-  const [accepted] = await Promise.all([server.accept(), once(peer, 'connect')])
+  const [accepted] = await Promise.all([acceptWithin(server), once(peer, 'connect')])
   const socket = toDuplex(accepted)
   t.teardown(() => socket.destroy())
   let received = 0

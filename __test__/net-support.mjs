@@ -26,6 +26,11 @@ export async function within(promise, ms, what) {
   }
 }
 
+/** The next connection `server` accepts; fails after `ms` instead of hanging. */
+export function acceptWithin(server, ms = 5000) {
+  return within(server.accept(), ms, 'accept()')
+}
+
 /**
  * Waits for `promise` to settle, at most `ms`, and never rejects: for teardowns, so a close that
  * hangs (a bug the test itself reports) does not also hang the whole file.

@@ -13,6 +13,7 @@ import { assertSameSystemError, pattern, rejectionOf } from './support.mjs'
 import {
   HOST,
   MiB,
+  acceptWithin,
   closedPort,
   nodeEchoServer,
   nodeRoundTrips,
@@ -34,7 +35,7 @@ test('64 MiB go each way at once between a rio client and a rio server, byte-ide
   const up = pattern(64 * MiB, 21)
   const down = pattern(64 * MiB, 22)
   const serverSide = (async () => {
-    const connection = await server.accept()
+    const connection = await acceptWithin(server)
     try {
       const [received] = await Promise.all([recvToEnd(connection), connection.send(down).then(() => connection.shutdown('write'))])
       return received
@@ -84,7 +85,7 @@ test('half-close: after the client shuts down writing, the server reads to the e
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
   const serverSide = (async () => {
-    const connection = await server.accept()
+    const connection = await acceptWithin(server)
     try {
       const request = await recvToEnd(connection)
       await connection.send(`got ${request.length} bytes: ${request}`)
@@ -117,7 +118,7 @@ test('half-close against node:net: a node server with allowHalfOpen sees the end
   t.teardown(() => settledWithin(server.close()))
   const socket = net.connect({ host: HOST, port: server.port, allowHalfOpen: true })
   t.teardown(() => socket.destroy())
-  const connection = await server.accept()
+  const connection = await acceptWithin(server)
   t.teardown(() => settledWithin(connection.close()))
   socket.end('to rio')
   t.is((await within(recvToEnd(connection), 5000, 'rio reading to the end')).toString(), 'to rio')
@@ -179,7 +180,7 @@ test('a node:net client resetting its connection rejects the rio server side rec
   t.teardown(() => settledWithin(server.close()))
   const socket = net.connect({ host: HOST, port: server.port })
   socket.on('error', () => {})
-  const [connection] = await Promise.all([server.accept(), once(socket, 'connect')])
+  const [connection] = await Promise.all([acceptWithin(server), once(socket, 'connect')])
   t.teardown(() => settledWithin(connection.close()))
   const iterating = (async () => {
     for await (const chunk of connection) void chunk
@@ -237,7 +238,7 @@ test('a host that does not resolve rejects connect with `getaddrinfo ENOTFOUND <
 test('connect without a host goes to localhost, as node:net does', async (t) => {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
-  const [client, accepted] = await Promise.all([connect({ port: server.port }), server.accept()])
+  const [client, accepted] = await Promise.all([connect({ port: server.port }), acceptWithin(server)])
   t.teardown(() => settledWithin(client.close()))
   t.teardown(() => settledWithin(accepted.close()))
   t.is(client.remotePort, server.port)
@@ -271,7 +272,7 @@ test('server.port and address() give the port the kernel picked; connections kno
   server.address().port = 1
   t.is(server.address().port, server.port, 'address() hands out a copy')
 
-  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), server.accept()])
+  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
   t.teardown(() => settledWithin(client.close()))
   t.teardown(() => settledWithin(accepted.close()))
   t.is(client.remoteAddress, HOST)
@@ -307,13 +308,31 @@ test('IPv6: listen on ::1, connect from rio and node:net, addresses say IPv6', a
 test('a server listening on every address (no host) takes IPv4 and IPv6 connections', async (t) => {
   const server = await listen({ port: 0 })
   t.teardown(() => settledWithin(server.close()))
-  const [v4, v4accepted] = await Promise.all([connect({ host: HOST, port: server.port }), server.accept()])
-  const [v6, v6accepted] = await Promise.all([connect({ host: '::1', port: server.port }), server.accept()])
+  const [v4, v4accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
+  const [v6, v6accepted] = await Promise.all([connect({ host: '::1', port: server.port }), acceptWithin(server)])
   for (const connection of [v4, v4accepted, v6, v6accepted]) t.teardown(() => settledWithin(connection.close()))
   await v4.send('4')
   await v6.send('6')
   t.is((await recvExactly(v4accepted, 1)).toString(), '4')
   t.is((await recvExactly(v6accepted, 1)).toString(), '6')
+})
+
+test('accept() hands out the connection the kernel accepted even when no other connection follows (20 servers, one connection each)', async (t) => {
+  // The server keeps several accepts in flight; whichever of them takes the connection, the
+  // caller waiting in accept() must get it.
+  for (let i = 0; i < 20; i++) {
+    const server = await listen({ host: HOST, port: 0 })
+    t.teardown(() => settledWithin(server.close()))
+    const accepting = server.accept()
+    await delay(20)
+    const client = await connect({ host: HOST, port: server.port })
+    t.teardown(() => settledWithin(client.close()))
+    const accepted = await within(accepting, 2000, `server ${i}: accept()`)
+    t.is(accepted.remotePort, client.localPort)
+    await accepted.close()
+    await client.close()
+    await server.close()
+  }
 })
 
 test('closing a server with accepts in flight ends its async iteration; later accepts give null and connects are refused', async (t) => {
@@ -390,7 +409,7 @@ test('closing a connection with a large send in flight settles the send (it reje
 test('closing a connection ends an async iteration over it that is waiting for data', async (t) => {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
-  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), server.accept()])
+  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
   t.teardown(() => settledWithin(client.close()))
   const chunks = []
   const iterating = (async () => {
