@@ -77,10 +77,13 @@ async function resolveHost(host: string): Promise<{ address: string; family: 4 |
   return { address: found.address, family: found.family === 6 ? 6 : 4 }
 }
 
-function checkPort(port: unknown, allowZero: boolean): number {
-  if (typeof port !== 'number') throw invalidArgType('port', 'of type number', port)
-  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw outOfRange('port', `>= ${allowZero ? 0 : 1} and < 65536`, port)
-  return port
+/** A port as node:net checks it: an integer in [0, 65536), else RangeError [ERR_SOCKET_BAD_PORT]. */
+function checkPort(port: unknown, name: string): number {
+  if (typeof port === 'number' && Number.isInteger(port) && port >= 0 && port < 65536) return port
+  const shown = typeof port === 'string' ? `'${port}'` : String(port)
+  const error = new RangeError(`${name} should be >= 0 and < 65536. Received type ${typeof port} (${shown}).`) as RangeError & { code: string }
+  error.code = 'ERR_SOCKET_BAD_PORT'
+  throw error
 }
 
 function closeQuietly(ring: Ring, fd: number): Promise<void> {
@@ -92,7 +95,14 @@ export class Server implements AsyncIterable<Connection> {
   readonly #ring: Ring
   #fd: number
   readonly #local: AddressInfo
-  readonly #accepts: Promise<Connection | null>[] = []
+  /** Accept ops in flight on the listener. */
+  #accepting = 0
+  /** Connections (or errors) accepted and not yet handed out, in the order the kernel gave them. */
+  readonly #accepted: (Connection | Error)[] = []
+  /** Callers of `accept()` waiting for the next connection. */
+  readonly #takers: { resolve: (connection: Connection | null) => void; reject: (error: Error) => void }[] = []
+  /** Settles once every accept op has completed (for close). */
+  #drained: (() => void) | null = null
   #closing: Promise<void> | null = null
 
   /** @internal */
@@ -116,28 +126,54 @@ export class Server implements AsyncIterable<Connection> {
     return this.#closing !== null
   }
 
-  /** The next connection, or null once the server is closed. */
+  /**
+   * The next connection, or null once the server is closed. Connections are handed out in the
+   * order the kernel accepted them, whichever of the accepts in flight took each.
+   */
   accept(): Promise<Connection | null> {
-    while (this.#accepts.length < ACCEPTS_IN_FLIGHT && this.#closing === null) this.#accepts.push(this.#acceptOne())
-    return this.#accepts.shift() ?? Promise.resolve(null)
+    const ready = this.#accepted.shift()
+    if (ready instanceof Error) return Promise.reject(ready)
+    if (ready !== undefined) return Promise.resolve(ready)
+    if (this.#closing !== null) return Promise.resolve(null)
+    while (this.#accepting < ACCEPTS_IN_FLIGHT) this.#acceptOne()
+    return new Promise((resolve, reject) => this.#takers.push({ resolve, reject }))
   }
 
-  async #acceptOne(): Promise<Connection | null> {
-    const fd = this.#fd
-    try {
-      const accepted = await this.#ring.accept(fd)
-      if (this.#closing !== null) {
-        await closeQuietly(this.#ring, accepted.fd)
-        return null
-      }
-      // Request-response protocols want small writes sent at once (Node's servers do the same).
-      native.socketSetNoDelay(accepted.fd, true)
-      return new Connection(this.#ring, accepted.fd, accepted)
-    } catch (error) {
-      // A listener shut down by close() fails its pending accepts with EINVAL.
-      if (this.#closing !== null || (error as SystemError).errno === -EINVAL) return null
-      throw netError(-(error as SystemError).errno, 'accept')
-    }
+  #acceptOne(): void {
+    this.#accepting++
+    this.#ring.accept(this.#fd).then(
+      (accepted) => {
+        if (this.#closing !== null) {
+          void closeQuietly(this.#ring, accepted.fd)
+          return this.#settled()
+        }
+        // Request-response protocols want small writes sent at once (Node's servers do the same).
+        native.socketSetNoDelay(accepted.fd, true)
+        this.#deliver(new Connection(this.#ring, accepted.fd, accepted))
+        // Keep the accepts in flight while someone waits.
+        if (this.#takers.length > 0) this.#acceptOne()
+      },
+      (error: SystemError) => {
+        // A listener shut down by close() fails its pending accepts with EINVAL.
+        if (this.#closing === null && error.errno !== -EINVAL) this.#deliver(netError(-error.errno, 'accept'))
+        else this.#settled()
+      },
+    )
+  }
+
+  /** Hands a connection (or error) to the first waiting caller, or keeps it for the next one. */
+  #deliver(item: Connection | Error): void {
+    this.#accepting--
+    const taker = this.#takers.shift()
+    if (taker === undefined) this.#accepted.push(item)
+    else if (item instanceof Error) taker.reject(item)
+    else taker.resolve(item)
+  }
+
+  /** An accept op ended without a connection to hand out. */
+  #settled(): void {
+    this.#accepting--
+    if (this.#accepting === 0 && this.#drained !== null) this.#drained()
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Connection> {
@@ -148,13 +184,19 @@ export class Server implements AsyncIterable<Connection> {
     }
   }
 
-  /** Stops listening: accepts in flight end (the iteration finishes), then the socket closes. */
+  /**
+   * Stops listening: accepts in flight end (the iteration finishes), connections accepted but not
+   * yet handed out are closed, then the listening socket closes.
+   */
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     this.#closing = (async () => {
       const fd = this.#fd
+      const drained = this.#accepting === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve))
       await this.#ring.shutdown(fd, 'both').catch(() => undefined)
-      await Promise.allSettled(this.#accepts.splice(0))
+      for (const taker of this.#takers.splice(0)) taker.resolve(null)
+      await drained
+      for (const item of this.#accepted.splice(0)) if (!(item instanceof Error)) await item.close()
       await closeQuietly(this.#ring, fd)
       this.#fd = -1
     })()
@@ -266,7 +308,7 @@ export class Connection implements AsyncIterable<Buffer> {
 /** Listens on `host`:`port`. */
 export async function listen(options: ListenOptions = {}): Promise<Server> {
   const ring = options.ring ?? networkRing()
-  const port = checkPort(options.port ?? 0, true)
+  const port = checkPort(options.port ?? 0, 'options.port')
   const backlog = options.backlog ?? 511
   if (!Number.isInteger(backlog) || backlog < 0) throw outOfRange('backlog', '>= 0', backlog)
   const hosts = options.host === undefined ? ['::', '0.0.0.0'] : [options.host]
@@ -296,7 +338,7 @@ export async function listen(options: ListenOptions = {}): Promise<Server> {
 export async function connect(options: ConnectOptions): Promise<Connection> {
   if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   const ring = options.ring ?? networkRing()
-  const port = checkPort(options.port, false)
+  const port = checkPort(options.port, 'Port')
   const { address, family } = await resolveHost(options.host ?? 'localhost')
   const fd = native.socketCreate(family, false)
   if (fd < 0) throw netError(-fd, 'connect', address, port)
