@@ -13,6 +13,7 @@ import { createInterface, type Interface } from 'node:readline'
 import { ReadableStream, type UnderlyingByteSource, type UnderlyingSource } from 'node:stream/web'
 import { promisify } from 'node:util'
 import { invalidArgValue, invalidState, systemError, type SystemError } from '../errors.js'
+import { asyncDispose } from '../dispose.js'
 import type { Ring } from '../ring.js'
 import { readFileOptions, readOpenFile, STREAM_CHUNK_BYTES, writeAt, writeContents, writeFileRequest } from './io.js'
 import {
@@ -33,7 +34,6 @@ import { statsOf } from './stats.js'
 const fchmod = promisify(nodeFs.fchmod)
 const fchown = promisify(nodeFs.fchown)
 const futimes = promisify(nodeFs.futimes)
-const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 /** The buffer `read()` allocates when given none, and the chunks of a byte web stream. */
 const kReadDefault = 16384
 const { S_IFMT, S_IFDIR } = nodeFs.constants
