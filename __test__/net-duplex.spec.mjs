@@ -10,8 +10,8 @@ import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { listen, connect, serveHttp, toDuplex, RioSocket } from 'rio-uring/net'
-import { pattern, rejectionOf } from './support.mjs'
-import { HOST, MiB, acceptWithin, nodeServer, rioEchoServer, settledWithin, within } from './net-support.mjs'
+import { rejectionOf } from './support.mjs'
+import { HOST, MiB, acceptWithin, nodeServer, payload, rioEchoServer, settledWithin, within } from './net-support.mjs'
 
 /** `data` as a stream of chunks of `chunkBytes` (an odd size, so chunks straddle segments). */
 function chunksOf(data, chunkBytes) {
@@ -45,7 +45,7 @@ test('pipeline() streams 64 MiB into a toDuplex socket and the echo back out of 
   const socket = toDuplex(await connect({ host: HOST, port }))
   t.teardown(() => socket.destroy())
   t.true(socket instanceof RioSocket)
-  const data = pattern(64 * MiB, 31)
+  const data = payload(64 * MiB)
   const sink = collector()
   await within(Promise.all([pipeline(chunksOf(data, MiB - 3), socket), pipeline(socket, sink)]), 60_000, 'the pipelines')
   const echoed = sink.bytes()
@@ -219,7 +219,7 @@ test('node:http over serveHttp: keep-alive GETs share one rio connection, and a 
   }
   t.is(connections(), 1)
 
-  const body = pattern(16 * MiB, 32)
+  const body = payload(16 * MiB)
   const posted = await within(
     request({ host: HOST, port, path: '/echo', method: 'POST', agent, headers: { 'content-type': 'application/octet-stream' } }, body),
     30_000,
@@ -285,7 +285,7 @@ test('fetch against node:http over serveHttp: GET, and a POST of 4 MiB echoed ba
   t.is(got.headers.get('content-type'), 'text/plain')
   t.is(await got.text(), 'hello /fetched')
 
-  const body = pattern(4 * MiB, 33)
+  const body = payload(4 * MiB)
   const posted = await within(fetch(`${base}/echo`, { method: 'POST', body }), 30_000, 'the POST')
   t.is(posted.status, 200)
   const echoed = Buffer.from(await posted.arrayBuffer())

@@ -3,6 +3,7 @@
 // kinds of socket, and waits that fail fast instead of hanging. Not a spec file: ava only runs
 // `*.spec.mjs`.
 import net from 'node:net'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
 import { listen, connect } from 'rio-uring/net'
@@ -12,6 +13,14 @@ export const HOST = '127.0.0.1'
 export const MiB = 1024 * 1024
 /** The message sizes of one connection's round trips: a byte, a small message, one of several segments. */
 const ROUND_BYTES = [1, 517, 3 * 8192 + 5]
+
+/**
+ * `byteCount` random bytes, for the big transfers: support's pattern() takes half a second per
+ * 64 MiB, and a test generating one holds up every other test's timers in this file meanwhile.
+ */
+export function payload(byteCount) {
+  return randomBytes(byteCount)
+}
 
 /** Rejects with an error naming `what` if `promise` has not settled within `ms` (a hang fails fast). */
 export async function within(promise, ms, what) {
@@ -27,7 +36,7 @@ export async function within(promise, ms, what) {
 }
 
 /** The next connection `server` accepts; fails after `ms` instead of hanging. */
-export function acceptWithin(server, ms = 5000) {
+export function acceptWithin(server, ms = 10_000) {
   return within(server.accept(), ms, 'accept()')
 }
 

@@ -9,7 +9,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
 import { listen, connect } from 'rio-uring/net'
-import { assertSameSystemError, pattern, rejectionOf } from './support.mjs'
+import { assertSameSystemError, rejectionOf } from './support.mjs'
 import {
   HOST,
   MiB,
@@ -19,6 +19,7 @@ import {
   nodeRoundTrips,
   nodeServer,
   outcomeOf,
+  payload,
   recvExactly,
   recvToEnd,
   readToEnd,
@@ -32,9 +33,9 @@ import {
 test('64 MiB go each way at once between a rio client and a rio server, byte-identical', async (t) => {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
-  const up = pattern(64 * MiB, 21)
-  const down = pattern(64 * MiB, 22)
-  const serverSide = (async () => {
+  const up = payload(64 * MiB)
+  const down = payload(64 * MiB)
+  const serverSide = async () => {
     const connection = await acceptWithin(server)
     try {
       const [received] = await Promise.all([recvToEnd(connection), connection.send(down).then(() => connection.shutdown('write'))])
@@ -42,25 +43,23 @@ test('64 MiB go each way at once between a rio client and a rio server, byte-ide
     } finally {
       await connection.close()
     }
-  })()
-  const client = await connect({ host: HOST, port: server.port })
-  t.teardown(() => settledWithin(client.close()))
-  const [sent, received] = await within(
-    Promise.all([client.send(up).then((n) => client.shutdown('write').then(() => n)), recvToEnd(client)]),
-    60_000,
-    'the transfer',
-  )
+  }
+  const clientSide = async () => {
+    const client = await connect({ host: HOST, port: server.port })
+    t.teardown(() => settledWithin(client.close()))
+    return Promise.all([client.send(up).then((n) => client.shutdown('write').then(() => n)), recvToEnd(client)])
+  }
+  const [receivedByServer, [sent, received]] = await within(Promise.all([serverSide(), clientSide()]), 60_000, 'the transfer')
   t.is(sent, up.length, 'send resolves to the whole length')
   t.is(received.length, down.length)
   t.true(received.equals(down), 'the client received different bytes than the server sent')
-  const receivedByServer = await serverSide
   t.is(receivedByServer.length, up.length)
   t.true(receivedByServer.equals(up), 'the server received different bytes than the client sent')
 })
 
 test('64 MiB from a node:net client echo through a rio server byte-identical', async (t) => {
   const { port, failures } = await rioEchoServer(t)
-  const data = pattern(64 * MiB, 23)
+  const data = payload(64 * MiB)
   const socket = net.connect({ host: HOST, port })
   t.teardown(() => socket.destroy())
   await once(socket, 'connect')
@@ -73,7 +72,7 @@ test('64 MiB from a node:net client echo through a rio server byte-identical', a
 
 test('64 MiB from a rio client echo through a node:net server byte-identical', async (t) => {
   const { port } = await nodeEchoServer(t)
-  const data = pattern(64 * MiB, 24)
+  const data = payload(64 * MiB)
   const client = await connect({ host: HOST, port })
   t.teardown(() => settledWithin(client.close()))
   const [, echoed] = await within(Promise.all([client.send(data).then(() => client.shutdown('write')), recvToEnd(client)]), 60_000, 'the echo')
@@ -84,7 +83,7 @@ test('64 MiB from a rio client echo through a node:net server byte-identical', a
 test('half-close: after the client shuts down writing, the server reads to the end and its reply still reaches the client', async (t) => {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
-  const serverSide = (async () => {
+  const serverSide = async () => {
     const connection = await acceptWithin(server)
     try {
       const request = await recvToEnd(connection)
@@ -92,15 +91,18 @@ test('half-close: after the client shuts down writing, the server reads to the e
     } finally {
       await connection.close()
     }
-  })()
-  const client = await connect({ host: HOST, port: server.port })
-  t.teardown(() => settledWithin(client.close()))
-  await client.send('question')
-  await client.shutdown('write')
-  const reply = await within(recvToEnd(client), 5000, 'the reply')
+  }
+  const clientSide = async () => {
+    const client = await connect({ host: HOST, port: server.port })
+    t.teardown(() => settledWithin(client.close()))
+    await client.send('question')
+    await client.shutdown('write')
+    const reply = await recvToEnd(client)
+    return { reply, after: await client.recv(Buffer.alloc(8)) }
+  }
+  const [, { reply, after }] = await within(Promise.all([serverSide(), clientSide()]), 10_000, 'the exchange')
   t.is(reply.toString(), 'got 8 bytes: question')
-  t.is(await client.recv(Buffer.alloc(8)), 0, 'the end of the stream stays the end')
-  await serverSide
+  t.is(after, 0, 'the end of the stream stays the end')
 })
 
 test('half-close against node:net: a node server with allowHalfOpen sees the end and replies; a node client that ends still gets the rio reply', async (t) => {
@@ -165,7 +167,7 @@ test('a peer reset in the middle of a large send rejects the send with `write EC
   t.teardown(() => settledWithin(client.close()))
   const peer = await nextConnection()
   peer.pause()
-  const send = client.send(pattern(64 * MiB, 25))
+  const send = client.send(payload(64 * MiB))
   t.true(await stillPending(send, 100), 'the send finished although the peer reads nothing')
   peer.resetAndDestroy()
   const error = await within(rejectionOf(t, send), 5000, 'the send')
@@ -397,7 +399,7 @@ test('closing a connection with a large send in flight settles the send (it reje
   t.teardown(() => settledWithin(client.close()))
   const peer = await nextConnection()
   peer.pause()
-  const send = client.send(pattern(64 * MiB, 26))
+  const send = client.send(payload(64 * MiB))
   const sent = outcomeOf(send)
   t.true(await stillPending(send, 100), 'the send finished although the peer reads nothing')
   await within(client.close(), 5000, 'close()')
