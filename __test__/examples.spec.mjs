@@ -141,10 +141,12 @@ test('kv-store without a command, or with a wrong one, prints its usage and exit
 /**
  * Starts `examples/<name>.ts` as a server: resolves once it prints `listening on <address>`, with
  * the address, a `stop(signal)` that signals it and resolves to its exit status and output, and a
- * teardown that kills it if the test left it running.
+ * teardown that kills it if the test left it running. It runs as `node --import tsx`, one process:
+ * the tsx CLI relays a signal to its child but gives up (SIGKILL, exit 128+n) if the child has
+ * not taken it within 30 ms, which a loaded machine exceeds.
  */
 async function startExample(t, name, args) {
-  const child = spawn(process.execPath, [tsxCli, path.join(root, 'examples', `${name}.ts`), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'examples', `${name}.ts`), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'))
   let stdout = ''
   let stderr = ''
