@@ -4,8 +4,7 @@
 // its own, so a stall at one scale cannot hold up the others. Runs on the backend
 // RIO_URING_BACKEND names.
 import test from 'ava'
-import { Ring } from 'rio-uring'
-import { nodeEchoServer, nodeRoundTrips, rioEchoServer, rioRoundTrips, settledWithin, within } from './net-support.mjs'
+import { nodeEchoServer, nodeRoundTrips, ownRing, rioEchoServer, rioRoundTrips, within } from './net-support.mjs'
 
 /** Runs `run(index)` for `count` indexes at once; fails after 30 s instead of hanging. */
 function concurrently(count, run) {
@@ -16,14 +15,9 @@ function concurrently(count, run) {
   )
 }
 
-/**
- * A ring with room for 1000 connections to have a receive in flight on each end, closed when the
- * test ends (without waiting forever: a stalled test should report its failure, not hang the file).
- */
+/** A ring with room for 1000 connections to have a receive in flight on each end. */
 function bigRing(t) {
-  const ring = new Ring({ entries: 4096 })
-  t.teardown(() => settledWithin(ring.close()))
-  return ring
+  return ownRing(t, { entries: 4096 })
 }
 
 for (const connections of [1, 64, 1000]) {

@@ -6,6 +6,7 @@ import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
+import { Ring } from 'rio-uring'
 import { listen, connect } from 'rio-uring/net'
 import { pattern } from './support.mjs'
 
@@ -46,6 +47,16 @@ export function acceptWithin(server, ms = 10_000) {
  */
 export async function settledWithin(promise, ms = 5000) {
   await within(promise, ms, 'teardown').catch(() => undefined)
+}
+
+/**
+ * A ring of the test's own (so a stall in it cannot hold up other tests), closed when the test
+ * ends, without waiting forever: a stalled test should report its failure, not hang the file.
+ */
+export function ownRing(t, options) {
+  const ring = new Ring(options)
+  t.teardown(() => settledWithin(ring.close()))
+  return ring
 }
 
 /** Whether `promise` is still pending after `ms`. */
@@ -119,10 +130,13 @@ export async function echo(connection) {
 /**
  * A rio echo server on `host` (on `ring`, default the network ring), closed when the test ends.
  * `failures` collects what went wrong in any connection's echo loop, so a test can assert there
- * was nothing; `open()` is how many connections it has not closed yet.
+ * was nothing; `open()` is how many connections it has not closed yet. Its backlog holds a burst
+ * of 1000 connections (as nodeEchoServer's does): past the backlog the kernel drops handshakes and
+ * retries them seconds later, and on a loaded machine may give up with a reset, which would test
+ * the kernel's overflow handling rather than the echo.
  */
 export async function rioEchoServer(t, { host = HOST, ring } = {}) {
-  const server = await listen({ host, port: 0, ring })
+  const server = await listen({ host, port: 0, ring, backlog: 2048 })
   const failures = []
   const echoes = new Set()
   const serving = (async () => {

@@ -19,6 +19,7 @@ import {
   nodeRoundTrips,
   nodeServer,
   outcomeOf,
+  ownRing,
   payload,
   recvExactly,
   recvToEnd,
@@ -334,6 +335,24 @@ test('accept() hands out the connection the kernel accepted even when no other c
     await accepted.close()
     await client.close()
     await server.close()
+  }
+})
+
+test('connects waiting on a full accept queue do not hold up other ops on the same ring', async (t) => {
+  // A server that never accepts, with room for one connection: the rest of the connects wait for
+  // the kernel to retry their handshakes. Meanwhile a nop on the same ring must still run.
+  const ring = ownRing(t, { entries: 1024 })
+  const server = await listen({ host: HOST, port: 0, backlog: 1, ring })
+  t.teardown(() => settledWithin(server.close()))
+  const connects = Array.from({ length: 100 }, () => outcomeOf(connect({ host: HOST, port: server.port, ring })))
+  await delay(200)
+  await within(ring.nop(), 2000, 'a nop behind 100 waiting connects')
+  // Closing the listener refuses the waiting connects (at their next handshake retry).
+  await within(server.close(), 5000, 'server.close()')
+  const outcomes = await within(Promise.all(connects), 10_000, 'the connects after close()')
+  for (const outcome of outcomes) {
+    if (outcome instanceof Error) t.is(outcome.code, 'ECONNREFUSED', outcome.message)
+    else await outcome.close()
   }
 })
 
