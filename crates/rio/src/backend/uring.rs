@@ -111,7 +111,10 @@ impl UringEngine {
             }
             op => op,
         };
-        let entry = to_sqe(&op).user_data(user_data).flags(sqe_flags(ordering));
+        let mut entry = to_sqe(&op).user_data(user_data).flags(sqe_flags(ordering));
+        if is_large_read(&op) {
+            entry = entry.flags(squeue::Flags::ASYNC);
+        }
         self.push_entry(&entry)
     }
 
@@ -223,6 +226,15 @@ impl UringEngine {
         // SAFETY: forwarded from this function's contract.
         unsafe { self.ring.submitter().register_buffers(buffers) }
     }
+}
+
+/// From this size on, a read goes straight to an io-wq worker (IOSQE_ASYNC) instead of being tried
+/// inline in `io_uring_enter`: a page-cache copy that large would hold the submitting thread (the
+/// JS thread, for the binding) for the whole copy, where workers copy in parallel on other cores.
+const LARGE_READ_BYTES: u32 = 256 << 10;
+
+fn is_large_read(op: &RawOp) -> bool {
+    matches!(*op, RawOp::Read { len, .. } if len >= LARGE_READ_BYTES)
 }
 
 fn sqe_flags(ordering: Ordering) -> squeue::Flags {
