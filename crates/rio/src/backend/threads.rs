@@ -585,7 +585,30 @@ fn retry_when_ready(fd: RawFd, events: i16, cx: &OpContext<'_>, mut call: impl F
     }
 }
 
+/// `connect(2)` that never blocks the pool thread in the kernel: a blocking socket is made
+/// non-blocking for the call (as io_uring does: it waits for writability, not in connect), so the
+/// wait happens in `wait_ready`, where the thread lends its place and can be cancelled. A connect
+/// to a listener whose accept queue is full can wait seconds for SYN retries.
 fn connect(fd: RawFd, addr: *const libc::sockaddr, addr_len: libc::socklen_t, cx: &OpContext<'_>) -> i32 {
+    // SAFETY: fcntl on a descriptor the op borrows; no memory is involved.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return -errno();
+    }
+    let blocking = flags & libc::O_NONBLOCK == 0;
+    if blocking {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    }
+    let result = connect_nonblocking(fd, addr, addr_len, cx);
+    if blocking {
+        // SAFETY: as above: the socket gets back the mode it had.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+    }
+    result
+}
+
+fn connect_nonblocking(fd: RawFd, addr: *const libc::sockaddr, addr_len: libc::socklen_t, cx: &OpContext<'_>) -> i32 {
     // SAFETY: `addr` is valid for `addr_len` bytes (RawOp contract).
     let started = unsafe { libc::connect(fd, addr, addr_len) };
     if started == 0 {
