@@ -7,15 +7,17 @@
 //!   there, so completions can never overflow; the rest wait in the backlog, in order;
 //! - a link chain reaches the engine whole, in one flush, so the kernel links exactly the ops the
 //!   caller linked (a chain still open at a flush ends there, as it does in the kernel);
-//! - the ring is dropped only after every op handed to the engine has completed.
+//! - the ring is dropped only after every op handed to the engine has completed;
+//! - with a reaper thread, only that thread enters the kernel (see `Inner::may_enter`).
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
-use std::thread::JoinHandle;
+use std::sync::OnceLock;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -80,6 +82,16 @@ pub(crate) struct Inner {
     stopping: AtomicBool,
     /// Eventfd signals are off (see `Rio::set_notifications`).
     quiet: AtomicBool,
+    /// Whether only the reaper thread may enter the kernel (io_uring with `Reaper::Thread`).
+    enters_on_reaper: bool,
+    /// The reaper thread, once it runs.
+    reaper_thread: OnceLock<ThreadId>,
+    /// The reaper is busy or spinning for the next request: asking it needs no eventfd signal.
+    reaper_awake: AtomicBool,
+    /// A request is waiting for the reaper (mirrors `State::reaper_request.enter` for its spin).
+    reaper_requested: AtomicBool,
+    /// Reaps so far, for waiters spinning before they sleep on `reaped`.
+    reaps: AtomicU64,
 }
 
 struct Queued {
@@ -89,6 +101,24 @@ struct Queued {
     cancelled: bool,
 }
 
+/// A flush asked of the reaper.
+#[derive(Default)]
+struct ReaperRequest {
+    /// Enter the kernel with what is ready.
+    enter: bool,
+    /// End a link chain still open if it began before this submission number: a flush ends the
+    /// chains open when it is asked for (as `io_uring_enter` does), not those begun since.
+    end_chains_begun_before: u64,
+}
+
+/// The flushes the reaper made for other threads, for `submit_all` to wait on.
+#[derive(Default)]
+struct ReaperFlushes {
+    passes: u64,
+    /// The error of the last one, if it failed (it is retried at the next).
+    last_errno: Option<i32>,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     in_flight: InFlight,
@@ -96,8 +126,17 @@ pub(crate) struct State {
     backlog: VecDeque<Queued>,
     /// Length of the link chain still open at the end of the backlog.
     open_chain: usize,
+    /// The submission number (see `submitted`) of that chain's first op.
+    open_chain_first: u64,
     /// Ops (internal cancels included) handed to the engine and not yet reaped.
     in_engine: usize,
+    /// User data of ops to cancel in the engine, waiting to be pushed as cancel SQEs.
+    cancels: Vec<u64>,
+    /// What threads that may not enter the kernel asked the reaper to do.
+    reaper_request: ReaperRequest,
+    /// The reaper was signalled and has not taken the lock since.
+    reaper_signalled: bool,
+    reaper_flushes: ReaperFlushes,
     /// Whether ops were handed to the engine since the last flush.
     unflushed: bool,
     /// Completions of raw ops reaped by someone other than `reap` (a blocking wait).
@@ -110,6 +149,10 @@ pub(crate) struct State {
     profile: Option<Profile>,
     closed: bool,
 }
+
+/// How long the reaper spins for the next request after serving one, and a waiter for the
+/// reaper before it sleeps.
+const REAPER_SPIN: Duration = Duration::from_micros(50);
 
 fn closed_error() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "the ring is closed")
@@ -130,6 +173,7 @@ impl Rio {
             None => (config.depth as usize * 2, config.depth as usize),
         };
         let profile = (config.profile || config.print_profile_on_drop).then(Profile::default);
+        let engine_is_uring = engine.uring().is_some();
         let inner = Arc::new(Inner {
             state: Mutex::new(State { profile, ..State::default() }),
             reaped: Condvar::new(),
@@ -140,6 +184,11 @@ impl Rio {
             max_chain,
             stopping: AtomicBool::new(false),
             quiet: AtomicBool::new(false),
+            enters_on_reaper: config.reaper == Reaper::Thread && engine_is_uring,
+            reaper_thread: OnceLock::new(),
+            reaper_awake: AtomicBool::new(false),
+            reaper_requested: AtomicBool::new(false),
+            reaps: AtomicU64::new(0),
             config,
         });
         let reaper = match inner.config.reaper {
@@ -170,10 +219,23 @@ impl Rio {
     }
 
     /// Hands every submitted op to the engine: one `io_uring_enter` on io_uring. Ops are also
-    /// flushed when a completion is waited on or polled, and when a scope ends.
+    /// flushed when a completion is waited on or polled, and when a scope ends. With a reaper
+    /// thread this returns once the reaper has made that enter.
     pub fn submit_all(&self) -> io::Result<()> {
         let mut state = self.inner.lock();
-        self.inner.flush_locked(&mut state)
+        self.inner.flush_locked(&mut state)?;
+        if !state.reaper_request.enter {
+            return Ok(());
+        }
+        // Passes run whole under the lock, so the next one takes this request.
+        let pass = state.reaper_flushes.passes + 1;
+        while state.reaper_flushes.passes < pass {
+            state = self.inner.reaped.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        match state.reaper_flushes.last_errno {
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => Ok(()),
+        }
     }
 
     /// Submits an op whose completion is reported by [`Rio::reap`] under `tag`. Returns the op's
@@ -264,7 +326,7 @@ impl Drop for Rio {
         self.wait_idle();
         {
             // Wait for the internal cancels too, so the kernel is done with everything.
-            self.inner.block_until(|state| (state.in_engine == 0).then_some(()));
+            self.inner.block_until(|state| (state.in_engine == 0 && state.cancels.is_empty()).then_some(()));
         }
         self.inner.stopping.store(true, AtomicOrdering::Release);
         self.inner.signal_eventfd();
@@ -303,6 +365,9 @@ impl Inner {
             state.scopes[scope] += 1;
         }
         state.backlog.push_back(Queued { op, user_data, ordering, cancelled: false });
+        if state.open_chain == 0 {
+            state.open_chain_first = state.submitted;
+        }
         state.open_chain = if ordering.links() { state.open_chain + 1 } else { 0 };
         state.submitted += 1;
         // Write the SQE now if there is room: the flush then only has to enter the kernel.
@@ -326,6 +391,10 @@ impl Inner {
             if state.in_engine + chain_len > self.capacity {
                 break;
             }
+            // A chain goes into the submission queue whole, so it reaches the kernel in one enter.
+            if self.engine.submission_room() < chain_len && !self.enter(state)? {
+                break;
+            }
             if terminated == 0 {
                 state.open_chain = 0;
             }
@@ -338,7 +407,6 @@ impl Inner {
     }
 
     fn push_chain(&self, state: &mut State, chain_len: usize, wakers: &mut Vec<Waker>) -> io::Result<()> {
-        self.engine.reserve(chain_len)?;
         let mut broken = false;
         let mut last_pushed: Option<(RawOp, u64, Ordering)> = None;
         for _ in 0..chain_len {
@@ -365,12 +433,66 @@ impl Inner {
         Ok(())
     }
 
+    /// Flushes everything submitted so far, ending a link chain still open.
     pub(crate) fn flush_locked(&self, state: &mut State) -> io::Result<()> {
-        self.pump(state, true)?;
+        if !self.may_enter() {
+            let request = &mut state.reaper_request;
+            request.end_chains_begun_before = request.end_chains_begun_before.max(state.submitted);
+        }
+        self.flush_ops(state, state.submitted)
+    }
+
+    fn flush_ops(&self, state: &mut State, end_chains_begun_before: u64) -> io::Result<()> {
+        self.push_cancels(state)?;
+        let end_open_chain = state.open_chain > 0 && state.open_chain_first < end_chains_begun_before;
+        self.pump(state, end_open_chain)?;
         if state.unflushed {
-            self.engine.flush()?;
-            state.unflushed = false;
-            state.flushes += 1;
+            self.enter(state)?;
+        }
+        Ok(())
+    }
+
+    /// The kernel ties every io_uring request to the thread whose `io_uring_enter` submitted it, and
+    /// cancels (ECANCELED) what is still queued or waiting when that thread exits: a write flushed
+    /// by a short-lived thread could fail for no reason of its own. So when a reaper thread, which
+    /// lives as long as the ring, exists, only it enters the kernel; other threads write SQEs and
+    /// ask it to flush. (With an external poller, the caller picks the thread: see `Reaper`.)
+    fn may_enter(&self) -> bool {
+        !self.enters_on_reaper || self.reaper_thread.get() == Some(&std::thread::current().id())
+    }
+
+    /// Hands what the engine holds to the kernel (one `io_uring_enter`), or, on a thread that may
+    /// not enter it, asks the reaper to. Says whether the flush happened here.
+    fn enter(&self, state: &mut State) -> io::Result<bool> {
+        if !self.may_enter() {
+            state.reaper_request.enter = true;
+            self.reaper_requested.store(true, AtomicOrdering::Release);
+            if !state.reaper_signalled && !self.reaper_awake.load(AtomicOrdering::Acquire) {
+                state.reaper_signalled = true;
+                self.signal_eventfd();
+            }
+            return Ok(false);
+        }
+        self.engine.flush()?;
+        state.unflushed = false;
+        state.flushes += 1;
+        Ok(true)
+    }
+
+    /// Pushes the cancels asked for as SQEs, skipping ops that have completed meanwhile.
+    fn push_cancels(&self, state: &mut State) -> io::Result<()> {
+        while let Some(&target) = state.cancels.last() {
+            if !state.in_flight.get_mut(target).is_some_and(|slot| slot.result.is_none()) {
+                state.cancels.pop();
+                continue;
+            }
+            if self.engine.submission_room() == 0 && !self.enter(state)? {
+                return Ok(());
+            }
+            self.engine.cancel(target)?;
+            state.cancels.pop();
+            state.in_engine += self.engine.internal_cqes_per_cancel();
+            state.unflushed = true;
         }
         Ok(())
     }
@@ -378,21 +500,23 @@ impl Inner {
     /// Drains the engine's completions into the table, then moves waiting ops into the room freed.
     fn reap_locked(&self, state: &mut State, wakers: &mut Vec<Waker>) {
         let mut reaped = 0;
-        self.engine.drain(&mut |user_data, result| {
+        let may_enter = self.may_enter();
+        let overflow_left = self.engine.drain(may_enter, &mut |user_data, result| {
             reaped += 1;
             if user_data != INTERNAL_USER_DATA {
                 Self::complete_locked(state, user_data, result, wakers);
             }
         });
         state.in_engine -= reaped;
+        if overflow_left && !may_enter {
+            // The reaper's enter brings the completions the kernel holds back.
+            let _ = self.enter(state);
+        }
         if reaped > 0 && !state.backlog.is_empty() {
             // Only whole chains: a chain the submitter is still building must not be cut here.
             let _ = self.pump(state, false);
             if state.unflushed {
-                if self.engine.flush().is_ok() {
-                    state.unflushed = false;
-                    state.flushes += 1;
-                }
+                let _ = self.enter(state);
             }
         }
     }
@@ -423,6 +547,7 @@ impl Inner {
     }
 
     fn after_reap(&self, wakers: Vec<Waker>) {
+        self.reaps.fetch_add(1, AtomicOrdering::Release);
         self.reaped.notify_all();
         wakers.into_iter().for_each(Waker::wake);
     }
@@ -452,9 +577,7 @@ impl Inner {
         }
         match state.in_flight.get_mut(user_data) {
             Some(slot) if slot.result.is_none() => {
-                self.engine.cancel(user_data)?;
-                state.in_engine += self.engine.internal_cqes_per_cancel();
-                state.unflushed = true;
+                state.cancels.push(user_data);
                 self.flush_locked(state)
             }
             _ => Ok(()),
@@ -470,11 +593,7 @@ impl Inner {
         wakers.into_iter().for_each(Waker::wake);
         // One cancel per op rather than one IORING_ASYNC_CANCEL_ANY: that flag needs Linux 5.19,
         // and a close must work on every kernel rio runs on.
-        for user_data in state.in_flight.pending_user_data() {
-            self.engine.cancel(user_data)?;
-            state.in_engine += self.engine.internal_cqes_per_cancel();
-        }
-        state.unflushed = true;
+        state.cancels.extend(state.in_flight.pending_user_data());
         self.flush_locked(state)
     }
 
@@ -484,6 +603,7 @@ impl Inner {
         let mut state = self.lock();
         // A flush that fails (the kernel short of memory) is retried on every round below.
         let _ = self.flush_locked(&mut state);
+        let spin_until = Instant::now() + REAPER_SPIN;
         loop {
             let mut wakers = Vec::new();
             self.reap_locked(&mut state, &mut wakers);
@@ -499,6 +619,16 @@ impl Inner {
             }
             let _ = self.flush_locked(&mut state);
             state = match self.config.reaper {
+                Reaper::Thread if Instant::now() < spin_until => {
+                    // The reaper serves most waits within microseconds: spin rather than pay for
+                    // a sleep and a wakeup (the condition is checked again under the lock).
+                    let seen = self.reaps.load(AtomicOrdering::Acquire);
+                    drop(state);
+                    while self.reaps.load(AtomicOrdering::Acquire) == seen && Instant::now() < spin_until {
+                        std::hint::spin_loop();
+                    }
+                    self.lock()
+                }
                 Reaper::Thread => self.reaped.wait_timeout(state, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0,
                 Reaper::External => {
                     let external = !state.ready.is_empty();
@@ -523,6 +653,7 @@ impl Inner {
 
     /// The reaper thread: sleeps on the eventfd, reaps each batch, wakes the waiters.
     fn reap_forever(&self) {
+        let _ = self.reaper_thread.set(std::thread::current().id());
         let fd = self.eventfd.as_raw_fd();
         loop {
             let mut poll_fd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
@@ -534,11 +665,50 @@ impl Inner {
             if self.stopping.load(AtomicOrdering::Acquire) {
                 return;
             }
-            let mut wakers = Vec::new();
-            let mut state = self.lock();
-            self.reap_locked(&mut state, &mut wakers);
-            drop(state);
-            self.after_reap(wakers);
+            self.reaper_awake.store(true, AtomicOrdering::Release);
+            loop {
+                let mut state = self.lock();
+                state.reaper_signalled = false;
+                let mut wakers = Vec::new();
+                let served = self.reaper_pass(&mut state, &mut wakers);
+                drop(state);
+                self.after_reap(wakers);
+                if !served {
+                    let state = self.lock();
+                    // Going to sleep: from now on a request must signal the eventfd.
+                    self.reaper_awake.store(false, AtomicOrdering::Release);
+                    if !state.reaper_request.enter {
+                        break;
+                    }
+                    self.reaper_awake.store(true, AtomicOrdering::Release);
+                    continue;
+                }
+                self.spin_for_request();
+            }
+        }
+    }
+
+    /// Reaps, and serves a flush another thread asked for. Says whether it served one.
+    fn reaper_pass(&self, state: &mut State, wakers: &mut Vec<Waker>) -> bool {
+        self.reap_locked(state, wakers);
+        let request = std::mem::take(&mut state.reaper_request);
+        self.reaper_requested.store(false, AtomicOrdering::Relaxed);
+        if request.enter {
+            let flushed = self.flush_ops(state, request.end_chains_begun_before);
+            state.reaper_flushes.passes += 1;
+            state.reaper_flushes.last_errno = flushed.err().map(|error| error.raw_os_error().unwrap_or(libc::EIO));
+            // What completed inside the enter (page-cache reads) is reaped without a wakeup.
+            self.reap_locked(state, wakers);
+        }
+        request.enter
+    }
+
+    /// After serving a request, the next one usually follows within microseconds (a thread
+    /// waiting on each op in turn): catching it here saves two thread wakeups per op.
+    fn spin_for_request(&self) {
+        let deadline = Instant::now() + REAPER_SPIN;
+        while !self.reaper_requested.load(AtomicOrdering::Acquire) && Instant::now() < deadline {
+            std::hint::spin_loop();
         }
     }
 

@@ -124,3 +124,33 @@ fn ops_waiting_on_sockets_do_not_starve_file_ops_of_threads() {
         }
     });
 }
+
+#[test]
+fn ops_flushed_by_a_thread_that_exits_still_complete() {
+    // The kernel cancels the io_uring requests a thread submitted when that thread exits: a recv
+    // armed on a socket, a read handed to an io-wq worker. Ops must not depend on which thread
+    // happened to flush them.
+    each_backend_with(Config::default(), |ring, _| {
+        let (client, server) = common::tcp_pair();
+        let (_dir, file) = temp_file(&pattern(9, 1 << 20));
+        let (recv, read) = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let recv = ring.recv(&server, vec![0u8; 16]);
+                    // 1 MiB: big enough that io_uring hands it to an io-wq worker of this thread.
+                    let read = ring.read_at(&file, vec![0u8; 1 << 20], 0);
+                    ring.submit_all().expect("submit_all");
+                    (recv, read)
+                })
+                .join()
+                .expect("the submitting thread")
+        });
+        let _close = common::CloseOnPanic(ring);
+        use std::io::Write as _;
+        (&client).write_all(b"after the exit").unwrap();
+        assert_eq!(recv.wait().0.expect("the recv armed by a thread that has exited"), 14);
+        let (read, buf) = read.wait();
+        assert_eq!(read.expect("the read flushed by a thread that has exited"), 1 << 20);
+        assert_eq!(buf, pattern(9, 1 << 20));
+    });
+}

@@ -42,7 +42,8 @@ impl Engine {
         }
     }
 
-    /// Queues one op. It reaches the kernel (or the pool) at the next `flush`.
+    /// Queues one op. It reaches the kernel (or the pool) at the next `flush`. On io_uring the
+    /// caller checks `submission_room` first: a push never enters the kernel by itself.
     pub fn push(&self, op: &RawOp, user_data: u64, ordering: Ordering) -> io::Result<()> {
         match self {
             Engine::Uring(engine) => engine.push(op, user_data, ordering),
@@ -65,25 +66,30 @@ impl Engine {
         }
     }
 
-    /// Calls `complete(user_data, result)` for every completion that has arrived.
-    pub fn drain(&self, complete: &mut dyn FnMut(u64, i32)) {
+    /// Calls `complete(user_data, result)` for every completion that has arrived. When the kernel
+    /// held completions back (its queue overflowed), an `io_uring_enter` brings them, if
+    /// `may_enter`; returns whether some are still held back.
+    pub fn drain(&self, may_enter: bool, complete: &mut dyn FnMut(u64, i32)) -> bool {
         match self {
-            Engine::Uring(engine) => engine.drain(complete),
-            Engine::Threads(engine) => engine.drain(complete),
+            Engine::Uring(engine) => engine.drain(may_enter, complete),
+            Engine::Threads(engine) => {
+                engine.drain(complete);
+                false
+            }
         }
     }
 
-    /// Makes room for `count` ops to be pushed without an intermediate flush, so a link chain
-    /// reaches the kernel in one `io_uring_enter`.
-    pub fn reserve(&self, count: usize) -> io::Result<()> {
+    /// How many ops can be pushed before a flush is needed (unbounded on threads).
+    pub fn submission_room(&self) -> usize {
         match self {
-            Engine::Uring(engine) => engine.reserve(count),
-            Engine::Threads(_) => Ok(()),
+            Engine::Uring(engine) => engine.submission_room(),
+            Engine::Threads(_) => usize::MAX,
         }
     }
 
     /// Asks the op with this user data to stop. On io_uring this queues an internal cancel SQE
-    /// (completing under `INTERNAL_USER_DATA`), on threads it takes effect at once.
+    /// (completing under `INTERNAL_USER_DATA`; the caller checks `submission_room` first), on
+    /// threads it takes effect at once.
     pub fn cancel(&self, user_data: u64) -> io::Result<()> {
         match self {
             Engine::Uring(engine) => engine.cancel(user_data),

@@ -86,13 +86,10 @@ impl UringEngine {
         self.ring.params().sq_entries() as usize
     }
 
-    pub fn reserve(&self, count: usize) -> io::Result<()> {
-        // SAFETY: the core's lock is held (see the module docs).
-        let free = unsafe { self.ring.submission_shared() }.capacity() - unsafe { self.ring.submission_shared() }.len();
-        if free < count {
-            self.flush()?;
-        }
-        Ok(())
+    pub fn submission_room(&self) -> usize {
+        // SAFETY: the core's lock is held (see the module docs), so this is the only handle.
+        let queue = unsafe { self.ring.submission_shared() };
+        queue.capacity() - queue.len()
     }
 
     pub fn push(&self, op: &RawOp, user_data: u64, ordering: Ordering) -> io::Result<()> {
@@ -119,18 +116,15 @@ impl UringEngine {
     }
 
     fn push_entry(&self, entry: &squeue::Entry) -> io::Result<()> {
-        loop {
-            // SAFETY: the ring core's lock is held for every call into this engine that touches the
-            // submission queue, so no other SubmissionQueue handle exists while this one does.
-            let mut queue = unsafe { self.ring.submission_shared() };
-            // SAFETY: every pointer in the entry stays valid until its completion is reaped (the
-            // contract of RawOp, kept by the safe API and by `Rio::submit_raw`'s callers).
-            if unsafe { queue.push(entry) }.is_ok() {
-                return Ok(());
-            }
-            drop(queue);
-            self.flush()?;
-        }
+        // SAFETY: the ring core's lock is held for every call into this engine that touches the
+        // submission queue, so no other SubmissionQueue handle exists while this one does.
+        let mut queue = unsafe { self.ring.submission_shared() };
+        // SAFETY: every pointer in the entry stays valid until its completion is reaped (the
+        // contract of RawOp, kept by the safe API and by `Rio::submit_raw`'s callers).
+        unsafe { queue.push(entry) }.map_err(|_| {
+            // The core checks `submission_room` before every push: reaching this is a bug in rio.
+            io::Error::other("rio: pushed into a full submission queue")
+        })
     }
 
     pub fn flush(&self) -> io::Result<()> {
@@ -146,7 +140,7 @@ impl UringEngine {
         }
     }
 
-    pub fn drain(&self, complete: &mut dyn FnMut(u64, i32)) {
+    pub fn drain(&self, may_enter: bool, complete: &mut dyn FnMut(u64, i32)) -> bool {
         let mut entered = false;
         loop {
             let mut drained = 0;
@@ -175,8 +169,8 @@ impl UringEngine {
             // SAFETY: the ring core's lock is held, so this is the only SubmissionQueue handle.
             let overflowed = unsafe { self.ring.submission_shared() }.cq_overflow();
             // An enter that moved nothing means the kernel cannot flush now: the next reap retries.
-            if !overflowed || (entered && drained == 0) || self.flush().is_err() {
-                return;
+            if !overflowed || !may_enter || (entered && drained == 0) || self.flush().is_err() {
+                return overflowed;
             }
             entered = true;
         }
