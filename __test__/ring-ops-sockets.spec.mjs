@@ -209,9 +209,11 @@ test('a node:net client connects to a socket the ring accepts on', async (t) => 
   const listener = listeningSocket(t)
   const client = net.connect(listener.port, '127.0.0.1')
   t.teardown(() => client.destroy())
+  // Listen before awaiting the accept: the client may see its connection first.
+  const connected = once(client, 'connect')
   const accepted = await ring.accept(listener.fd)
   t.teardown(() => closeQuietly(accepted.fd))
-  await once(client, 'connect')
+  await connected
   t.is(accepted.port, client.localPort)
   client.write('from node')
   const buffer = Buffer.alloc(64)
