@@ -4,12 +4,15 @@
 // has an answer, the test asks node:fs/promises the same question and expects the same answer.
 // The random differential test is fs-differential.spec.mjs. Runs on the backend RIO_URING_BACKEND names.
 import test from 'ava'
+import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import nodeFs from 'node:fs/promises'
 import path from 'node:path'
 import * as rioNamespace from 'rio-uring/fs'
 import rioFs from 'rio-uring/fs'
 import { open, readFile, stat, writeFile } from 'rio-uring/fs'
+import { defaultRing } from 'rio-uring'
+import { inParallel } from '../dist/fs/io.js'
 import { pattern, rejectionOf, tempDir } from './support.mjs'
 
 const MiB = 1 << 20
@@ -378,6 +381,33 @@ test.serial('a signal aborted during a 64 MiB readFile or writeFile rejects it w
   setImmediate(() => writing.abort())
   const writeError = await rejectionOf(t, write)
   t.is(writeError?.name, 'AbortError')
+  // The fd was closed after the rejection's cause: no chunk may still be on its way to that number.
+  t.is(defaultRing().stats().inFlight, 0, 'chunk ops still in flight after the rejection')
+})
+
+test('parallel chunks stop at the first failure and settle before it is reported', async (t) => {
+  const started = []
+  let running = 0
+  const failure = new Error('chunk 1 failed')
+  const outcome = inParallel(20, 4, async (index) => {
+    started.push(index)
+    running++
+    await new Promise((resolve) => setTimeout(resolve, index === 1 ? 5 : 40))
+    running--
+    if (index === 1) throw failure
+  })
+  t.is(await rejectionOf(t, outcome), failure)
+  t.is(running, 0, 'a chunk was still running when the failure was reported')
+  t.deepEqual(started, [0, 1, 2, 3], 'a chunk started after the failure')
+})
+
+test('writeFile of more than a chunk to a FIFO arrives in order (no parallel chunks into a stream)', async (t) => {
+  const fifo = path.join(tempDir(t), 'fifo')
+  execFileSync('mkfifo', [fifo])
+  const data = pattern(8 * MiB, 251)
+  const reader = fs.promises.readFile(fifo)
+  await writeFile(fifo, data)
+  t.true((await reader).equals(data), 'the FIFO carried the bytes out of order')
 })
 
 test('a signal that is not an AbortSignal is refused as Node refuses it', async (t) => {

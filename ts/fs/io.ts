@@ -28,13 +28,28 @@ function tooLarge(size: number): RangeError {
   return error
 }
 
-/** Runs `task(i)` for i in [0, count) with at most `limit` at once; the first failure wins. */
-async function inParallel(count: number, limit: number, task: (index: number) => Promise<void>): Promise<void> {
+/**
+ * Runs `task(i)` for i in [0, count) with at most `limit` at once. The first failure wins, but only
+ * once every task already started has settled and no new one starts: the caller closes the fd when
+ * this rejects, and a straggler must not read or write a number the kernel may have handed out again.
+ * @internal
+ */
+export async function inParallel(count: number, limit: number, task: (index: number) => Promise<void>): Promise<void> {
   let next = 0
+  let failed = false
   const worker = async (): Promise<void> => {
-    while (next < count) await task(next++)
+    while (next < count && !failed) {
+      try {
+        await task(next++)
+      } catch (error) {
+        failed = true
+        throw error
+      }
+    }
   }
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker))
+  const outcomes = await Promise.allSettled(Array.from({ length: Math.min(limit, count) }, worker))
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected')
+  if (failure) throw (failure as PromiseRejectedResult).reason
 }
 
 /**
@@ -76,8 +91,7 @@ export async function readOpenFile(ring: Ring, fd: number, options: ReadFileOpti
  */
 async function readWhole(ring: Ring, fd: number, positional: boolean, signal?: AbortSignal): Promise<Buffer> {
   const stat = await ring.statx(fd, { syscall: 'fstat' })
-  const regular = (stat.mode & S_IFMT) === S_IFREG
-  const size = regular ? stat.size : 0
+  const size = (stat.mode & S_IFMT) === S_IFREG ? stat.size : 0
   if (size > MAX_FILE_BYTES) throw tooLarge(size)
   checkAborted(signal)
   if (size === 0) return readStream(ring, fd, signal)
@@ -205,6 +219,9 @@ export async function writeContents(ring: Ring, fd: number, request: WriteFileRe
  * current position (or the end, for O_APPEND), in order. Nothing to write makes no write(2).
  */
 async function writeWhole(ring: Ring, fd: number, data: Uint8Array, positional: boolean, signal?: AbortSignal): Promise<void> {
+  // Chunks in parallel only into a regular file: a pipe, a FIFO or a tty takes writes in the order
+  // they run, which parallel chunks do not keep.
+  if (positional && data.byteLength > CHUNK_BYTES && !(await isRegularFile(ring, fd))) positional = false
   if (!positional || data.byteLength <= CHUNK_BYTES) {
     let written = 0
     while (written < data.byteLength) {
@@ -214,6 +231,11 @@ async function writeWhole(ring: Ring, fd: number, data: Uint8Array, positional: 
     return
   }
   await writeChunks(ring, fd, data, signal)
+}
+
+async function isRegularFile(ring: Ring, fd: number): Promise<boolean> {
+  const stat = await ring.statx(fd, { syscall: 'fstat' })
+  return (stat.mode & S_IFMT) === S_IFREG
 }
 
 /** Writes `data` from offset 0 of `fd` in parallel chunks. */
