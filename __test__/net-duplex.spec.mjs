@@ -294,3 +294,27 @@ test('fetch against node:http over serveHttp: GET, and a POST of 4 MiB echoed ba
   const again = await within(fetch(`${base}/again`), 5000, 'the GET after the POST')
   t.is(await again.text(), 'hello /again')
 })
+
+test('node:http over serveHttp acts as a listening server: address(), requestTimeout enforced, close(cb) stops the rio listener', async (t) => {
+  const server = http.createServer({ requestTimeout: 300, headersTimeout: 300, connectionsCheckingInterval: 50 }, (_request, response) => response.end('ok'))
+  const listener = await serveHttp(server, { host: HOST, port: 0 })
+  t.teardown(() => settledWithin(listener.close()))
+  t.deepEqual(server.address(), listener.address())
+
+  // A client that never finishes its headers is answered 408 and cut off, as on a node:net server.
+  const slow = net.connect({ host: HOST, port: listener.port })
+  t.teardown(() => slow.destroy())
+  await once(slow, 'connect')
+  const received = []
+  slow.on('data', (chunk) => received.push(chunk))
+  slow.write('GET / HTTP/1.1\r\nHost: x\r\n')
+  await within(once(slow, 'close'), 5000, 'the server ending a request that never completes')
+  t.regex(Buffer.concat(received).toString(), /^HTTP\/1\.1 408/)
+
+  const closed = new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())))
+  await within(closed, 5000, "server.close's callback")
+  t.true(listener.closed, 'closing the http server closed the rio listener')
+  const refused = net.connect({ host: HOST, port: listener.port })
+  const [error] = await within(once(refused, 'error').catch((error) => [error]), 5000, 'the refused connect')
+  t.is(error.code, 'ECONNREFUSED')
+})

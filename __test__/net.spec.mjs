@@ -58,6 +58,18 @@ test('64 MiB go each way at once between a rio client and a rio server, byte-ide
   t.true(receivedByServer.equals(up), 'the server received different bytes than the client sent')
 })
 
+test('sends started while one is in flight go out whole and in call order, never interleaved', async (t) => {
+  const { port, nextConnection } = await nodeServer(t)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  // Each far larger than the socket buffers: the first send is partial, its rest queued behind.
+  const parts = [payload(8 * MiB), payload(3 * MiB), Buffer.from('tail')]
+  const sent = Promise.all(parts.map((part) => client.send(part))).then(() => client.shutdown('write'))
+  const [received] = await within(Promise.all([readToEnd(peer), sent]), 30_000, 'the transfer')
+  t.true(received.equals(Buffer.concat(parts)), 'the bytes of concurrent sends were interleaved or reordered')
+})
+
 test('64 MiB from a node:net client echo through a rio server byte-identical', async (t) => {
   const { port, failures } = await rioEchoServer(t)
   const data = payload(64 * MiB)

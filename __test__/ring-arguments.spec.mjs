@@ -62,6 +62,8 @@ const badCalls = [
   ['open: mode as an object', (ring) => ring.open('/tmp/x', 'r', {}), TYPE],
   ['close: fd as a string', (ring) => ring.close('3'), TYPE],
   ['close: negative fd', (ring) => ring.close(-1), RANGE],
+  // An fd variable never set must not close the whole ring (only close() with no argument does).
+  ['close: fd undefined', (ring) => ring.close(undefined), TYPE],
   ['statx: path as an object', (ring) => ring.statx({}), TYPE],
   ['statx: path with a NUL byte', (ring) => ring.statx('a\0b'), VALUE],
   ['statx: negative fd', (ring) => ring.statx(-1), RANGE],

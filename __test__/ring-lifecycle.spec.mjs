@@ -258,6 +258,34 @@ test('AsyncLocalStorage keeps its store across an await of a ring op', async (t)
   t.deepEqual(seen, [['a', 'a'], ['b', 'b'], ['c', 'c']])
 })
 
+test('nextTick, microtasks and immediates run after `await ring.readAt` in the order they run after `await fh.read`', async (t) => {
+  const ring = openRing(t)
+  const { file, fd } = fileWith(t, Buffer.from('order'))
+  const handle = await fsp.open(file, 'r')
+  t.teardown(() => handle.close())
+  /** What runs, in order, once `read` resolves and its continuation queues one of each. */
+  async function trace(read) {
+    const events = []
+    const storage = new AsyncLocalStorage()
+    await storage.run('ctx', async () => {
+      await read()
+      events.push(`resumed ${storage.getStore()}`)
+      process.nextTick(() => events.push(`nextTick ${storage.getStore()}`))
+      queueMicrotask(() => events.push(`microtask ${storage.getStore()}`))
+      setImmediate(() => events.push(`immediate ${storage.getStore()}`))
+      Promise.resolve().then(() => events.push('then'))
+    })
+    events.push('awaited')
+    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setImmediate(resolve))
+    return events
+  }
+  const node = await trace(() => handle.read(Buffer.alloc(5), 0, 5, 0))
+  const rio = await trace(() => ring.readAt(fd, Buffer.alloc(5), 0))
+  t.deepEqual(rio, node)
+  t.deepEqual(node.slice(0, 1), ['resumed ctx'])
+})
+
 // ---- closing ------------------------------------------------------------------------------------
 
 test('Symbol.asyncDispose closes the ring', async (t) => {

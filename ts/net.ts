@@ -213,6 +213,8 @@ export class Connection implements AsyncIterable<Buffer> {
   readonly #ring: Ring
   #fd: number
   #closing: Promise<void> | null = null
+  /** The last send not yet finished: a send starts only after it, so two never interleave. */
+  #lastSend: Promise<unknown> | null = null
   readonly remoteAddress?: string
   readonly remotePort?: number
   readonly remoteFamily?: string
@@ -257,10 +259,28 @@ export class Connection implements AsyncIterable<Buffer> {
     return this.#ring.recv(this.#fd, buffer, READ)
   }
 
-  /** Sends all of `buffer` (a partial send is continued); resolves to its length. */
+  /**
+   * Sends all of `buffer` (a partial send is continued); resolves to its length. Sends made while
+   * one is in flight go after it, in call order: the bytes of two sends never interleave.
+   */
   send(buffer: ArrayBufferView | string): Promise<number> {
     if (this.#fd === -1) return Promise.reject(this.#closedError('write'))
-    return this.#ring.sendAll(this.#fd, typeof buffer === 'string' ? Buffer.from(buffer) : buffer, WRITE)
+    const bytes = typeof buffer === 'string' ? Buffer.from(buffer) : buffer
+    const previous = this.#lastSend
+    const sending =
+      previous === null
+        ? this.#ring.sendAll(this.#fd, bytes, WRITE)
+        : previous.then(() => (this.#fd === -1 ? Promise.reject(this.#closedError('write')) : this.#ring.sendAll(this.#fd, bytes, WRITE)))
+    // Each send's own caller sees its rejection; the chain only waits for it to settle.
+    const settled = sending.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.#lastSend = settled
+    void settled.then(() => {
+      if (this.#lastSend === settled) this.#lastSend = null
+    })
+    return sending
   }
 
   /** Shuts down the sending side (the peer's receives then see the end of the stream). */
@@ -469,15 +489,44 @@ export function toDuplex(connection: Connection): RioSocket {
   return new RioSocket(connection)
 }
 
+/** How long the accept loop of `serveHttp` pauses after a failed accept (EMFILE, ENFILE, ...). */
+const ACCEPT_RETRY_MS = 100
+
 /**
  * Serves a `node:http` (or any `net.Server`-like) server over rio connections: listens with rio
- * and hands each connection to `server.emit('connection', ...)`. Resolves to the rio server
- * (close it to stop).
+ * and hands each connection to `server.emit('connection', ...)`. Resolves to the rio server.
+ *
+ * The http server then behaves as if it listened itself: it gets 'listening' (so Node enforces
+ * `headersTimeout` and `requestTimeout` and `closeIdleConnections()` works), `address()` gives
+ * the rio address, and `close()` stops the rio listener too. A failed accept (out of fds, say) is
+ * emitted as 'error' when the server has a listener for it, and accepting goes on, as Node's
+ * servers do.
  */
 export async function serveHttp(server: HttpServer, options: ListenOptions = {}): Promise<Server> {
   const listener = await listen(options)
+  const httpClose = server.close
+  Object.assign(server, {
+    address: () => listener.address(),
+    close(this: HttpServer, callback?: (error?: Error) => void) {
+      if (callback) this.once('close', () => callback())
+      // Node's close ends idle connections and its timers, then emits 'close' (it has no handle
+      // of its own to close): once the rio listener has stopped, as a node:net server would.
+      void listener.close().then(() => httpClose.call(this))
+      return this
+    },
+  })
   void (async () => {
-    for await (const connection of listener) server.emit('connection', toDuplex(connection))
-  })().catch((error: Error) => server.emit('error', error))
+    while (!listener.closed) {
+      try {
+        const connection = await listener.accept()
+        if (connection === null) return
+        server.emit('connection', toDuplex(connection))
+      } catch (error) {
+        if (server.listenerCount('error') > 0) server.emit('error', error)
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS))
+      }
+    }
+  })()
+  server.emit('listening')
   return listener
 }

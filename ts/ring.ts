@@ -550,10 +550,12 @@ export class Ring {
    * had not finished), then frees it. Idempotent. */
   close(): Promise<void>
   close(fd?: number, options?: OpOptions): Promise<void> {
-    if (fd === undefined) return this.#closeRing()
+    // Only a call without arguments closes the ring: `close(fd)` with an fd that was never set
+    // (undefined) is a bad argument, not a request to cancel every op.
+    if (arguments.length === 0) return this.#closeRing()
     const error = checkFd(fd)
     if (error) return Promise.reject(error)
-    return this.#submit(native.OpCode.Close, Settle.Void, 'close', fd, null, null, 0, -1, 0, 0, options)
+    return this.#submit(native.OpCode.Close, Settle.Void, 'close', fd as number, null, null, 0, -1, 0, 0, options)
   }
 
   /**
