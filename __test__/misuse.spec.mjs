@@ -62,6 +62,39 @@ test('a read target that was collected while its recv was in flight is never wri
   t.false(fresh.some((b) => b.includes(0xab) && b.indexOf(marker.subarray(0, 64)) !== -1))
 })
 
+test('a write source collected while its write is in flight still writes what it held', async (t) => {
+  const { ring } = t.context
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'f')
+  const fd = fs.openSync(file, 'w+')
+  t.teardown(() => fs.closeSync(fd))
+  // Only the ring saw the sources; collect them, and hand their memory out again.
+  const writes = [4096, 256 * 1024, 4 << 20].map((size, i) => ring.writeAt(fd, Buffer.alloc(size, 0x31 + i), i << 23))
+  for (let i = 0; i < 5; i++) globalThis.gc()
+  const reuse = Array.from({ length: 16 }, () => Buffer.alloc(1 << 20, 0xee))
+  t.deepEqual(await Promise.all(writes), [4096, 256 * 1024, 4 << 20])
+  const back = fs.readFileSync(file)
+  for (const [i, size] of [4096, 256 * 1024, 4 << 20].entries()) {
+    t.true(back.subarray(i << 23, (i << 23) + size).every((byte) => byte === 0x31 + i), `write ${i}`)
+  }
+  t.is(reuse.length, 16)
+})
+
+test('a read target written by JS while its recv is in flight: received bytes land, the rest keeps what JS wrote', async (t) => {
+  const { ring } = t.context
+  const { fd, peer } = await socketPair(t)
+  const target = Buffer.alloc(4096)
+  const reading = ring.recv(fd, target)
+  await ring.nop()
+  target.fill(0x77)
+  peer.write(Buffer.alloc(100, 0x42))
+  const received = await reading
+  t.true(received > 0 && received <= 100)
+  t.true(target.subarray(0, received).every((byte) => byte === 0x42), 'the received bytes')
+  t.true(target.subarray(received).every((byte) => byte === 0x77), 'beyond them, what JS wrote')
+})
+
 test('a write sends what the buffer held when it was called, whatever happens to the buffer after', async (t) => {
   const { ring } = t.context
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
@@ -91,12 +124,12 @@ for (const [how, detach] of [
   }],
   ...(typeof ArrayBuffer.prototype.transfer === 'function' ? [['ArrayBuffer.prototype.transfer', (ab) => ab.transfer()]] : []),
 ]) {
-  for (const size of [4096, 256 * 1024]) {
-    test(`a read into a buffer detached (${how}) while in flight rejects and writes nothing (${size} bytes)`, async (t) => {
+  for (const [size, op] of [[4096, 'recv'], [256 * 1024, 'recv'], [4096, 'readAt'], [256 * 1024, 'readAt']]) {
+    test(`a ${op} into a buffer detached (${how}) while in flight rejects and writes nothing (${size} bytes)`, async (t) => {
       const { ring } = t.context
       const { fd, peer } = await socketPair(t)
       const target = new Uint8Array(size)
-      const reading = ring.recv(fd, target)
+      const reading = op === 'recv' ? ring.recv(fd, target) : ring.readAt(fd, target, -1)
       const moved = detach(target.buffer)
       t.is(target.byteLength, 0)
       peer.write(Buffer.alloc(1024, 0xcd))
@@ -110,6 +143,25 @@ for (const [how, detach] of [
     })
   }
 }
+
+test('a write source detached (ArrayBuffer transfer) right after the call still writes what it held', async (t) => {
+  const { ring } = t.context
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'f')
+  const fd = fs.openSync(file, 'w+')
+  t.teardown(() => fs.closeSync(fd))
+  const sizes = [4096, 1 << 20]
+  const sources = sizes.map((size, i) => new Uint8Array(size).fill(0x61 + i))
+  const writes = sources.map((source, i) => ring.writeAt(fd, source, i << 21))
+  const moved = sources.map((source) => structuredClone(source.buffer, { transfer: [source.buffer] }))
+  t.true(sources.every((source) => source.byteLength === 0))
+  new Uint8Array(moved[0]).fill(0)
+  t.deepEqual(await Promise.all(writes), sizes)
+  const back = fs.readFileSync(file)
+  t.true(back.subarray(0, 4096).every((byte) => byte === 0x61))
+  t.true(back.subarray(1 << 21).every((byte) => byte === 0x62))
+})
 
 test('two concurrent reads into the same buffer each deliver whole data', async (t) => {
   const { ring } = t.context
@@ -168,6 +220,60 @@ test('an fd closed while its recv is in flight settles the recv without crashing
   } else {
     t.regex(outcome, /resolved 0|rejected (EBADF|ECONNRESET|ENOTSOCK)/)
   }
+})
+
+test('an fd closed while a read of its pipe is in flight settles the read without crashing', async (t) => {
+  const { ring } = t.context
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const fifo = path.join(dir, 'fifo')
+  spawnSync('mkfifo', [fifo])
+  // O_RDWR: the open does not wait for a writer, and the read waits for data that never comes.
+  const fd = fs.openSync(fifo, fs.constants.O_RDWR)
+  const target = Buffer.alloc(64)
+  const reading = ring.readAt(fd, target, -1)
+  await ring.nop()
+  fs.closeSync(fd)
+  const outcome = await Promise.race([
+    reading.then((n) => `resolved ${n}`, (e) => `rejected ${e.code}`),
+    new Promise((resolve) => setTimeout(resolve, 500, 'pending')),
+  ])
+  t.is(outcome, 'pending', 'the kernel holds the pipe open until the read ends')
+  await ring.close()
+  t.is(await reading.then(() => 'resolved', (e) => `rejected ${e.code}`), 'rejected ECANCELED')
+  t.true(target.every((byte) => byte === 0))
+})
+
+test('terminating workers with socket ops in flight (accept, recv) neither crashes nor leaks fds', async (t) => {
+  const fdCount = () => fs.readdirSync('/proc/self/fd').length
+  const source = `
+    const { Ring } = require(${JSON.stringify(root)})
+    const native = require(${JSON.stringify(path.join(root, 'native', 'index.js'))})
+    const { parentPort } = require('node:worker_threads')
+    const ring = new Ring()
+    const listener = native.socketCreate(4, false)
+    native.socketBind(listener, '127.0.0.1', 0, 16)
+    const { port } = native.socketAddress(listener, false)
+    const client = native.socketCreate(4, false)
+    ring.accept(listener).then(({ fd }) => {
+      for (let i = 0; i < 20; i++) ring.recv(fd, Buffer.alloc(65536))
+      ring.accept(listener)
+      ring.nop().then(() => parentPort.postMessage([listener, client, fd]))
+    })
+    ring.connect(client, port, '127.0.0.1').then(() => { for (let i = 0; i < 20; i++) ring.recv(client, Buffer.alloc(4096)) })
+  `
+  const before = fdCount()
+  for (let round = 0; round < 10; round++) {
+    const worker = new Worker(source, { eval: true })
+    const [sockets] = await once(worker, 'message')
+    t.is(sockets.length, 3)
+    await worker.terminate()
+    // Raw sockets belong to the process, not the worker: close them here.
+    for (const fd of sockets) fs.closeSync(fd)
+  }
+  // Its ring (io_uring fd, eventfd) is gone with each worker.
+  t.true(fdCount() <= before + 2, `fds before ${before}, after ${fdCount()}`)
+  await t.context.ring.nop()
 })
 
 test('terminating workers with ops in flight neither crashes nor leaks rings', async (t) => {
