@@ -14,8 +14,19 @@ const run = promisify(execFile)
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const binary = path.join(root, 'native', 'rio-uring.linux-x64-gnu.node')
 const supported = process.arch === 'x64' && fs.existsSync(binary)
-// No cargo, no rustc: what a user's machine has.
-const userPath = ['/usr/local/bin', '/usr/bin', '/bin'].filter((dir) => fs.existsSync(dir)).join(':')
+/**
+ * A PATH with node, npm and npx and nothing else: no cargo, no rustc, no C compiler, as on a
+ * user's machine (npm runs scripts with /bin/sh, which needs no PATH).
+ */
+function userPath(work) {
+  const bin = path.join(work, 'bin')
+  fs.mkdirSync(bin)
+  const npmCli = fs.realpathSync(path.join(path.dirname(process.execPath), 'npm'))
+  fs.symlinkSync(process.execPath, path.join(bin, 'node'))
+  fs.symlinkSync(npmCli, path.join(bin, 'npm'))
+  fs.symlinkSync(path.join(path.dirname(npmCli), 'npx-cli.js'), path.join(bin, 'npx'))
+  return bin
+}
 
 async function pack(dir, into) {
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', into], { cwd: dir })
@@ -38,12 +49,14 @@ maybe('the packed packages install without a Rust toolchain and work from requir
   fs.cpSync(path.join(root, 'npm', 'linux-x64-gnu'), platformDir, { recursive: true })
   fs.copyFileSync(binary, path.join(platformDir, 'rio-uring.linux-x64-gnu.node'))
   const platformPackage = await pack(platformDir, work)
-  t.deepEqual(platformPackage.files.sort(), ['README.md', 'package.json', 'rio-uring.linux-x64-gnu.node'].filter((file) => platformPackage.files.includes(file)).sort())
+  t.deepEqual(platformPackage.files.sort(), ['README.md', 'package.json', 'rio-uring.linux-x64-gnu.node'])
 
   const project = path.join(work, 'consumer')
   fs.mkdirSync(project)
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
-  const env = { ...process.env, PATH: userPath, RUSTUP_HOME: '/nonexistent', CARGO_HOME: '/nonexistent' }
+  const env = { ...process.env, PATH: userPath(work), RUSTUP_HOME: '/nonexistent', CARGO_HOME: '/nonexistent' }
+  const toolchain = await run('/bin/sh', ['-c', 'command -v cargo rustc cc gcc || true'], { env })
+  t.is(toolchain.stdout.trim(), '', 'the consumer has no Rust toolchain or C compiler on its PATH')
   await run('npm', ['install', '--no-audit', '--no-fund', '--offline', rootPackage.file, platformPackage.file], { cwd: project, env })
   const sample = path.join(project, 'sample.txt')
   fs.writeFileSync(sample, 'read through the ring')
@@ -52,17 +65,21 @@ maybe('the packed packages install without a Rust toolchain and work from requir
   const fromRequire = await run(process.execPath, ['-e', cjs], { cwd: project, env })
   t.is(fromRequire.stdout.trim(), 'read through the ring')
 
-  const esm = `const { readFile } = await import('rio-uring/fs'); const { Ring } = await import('rio-uring'); console.log(typeof Ring, await readFile(${JSON.stringify(sample)}, 'utf8'))`
+  const esm = `import { readFile } from 'rio-uring/fs'; import { Ring } from 'rio-uring'
+    const ring = new Ring(); const fd = await ring.open(${JSON.stringify(sample)}); const buf = Buffer.alloc(64)
+    const n = await ring.readAt(fd, buf, 0); await ring.close(fd); await ring.close()
+    console.log(buf.toString('utf8', 0, n) === await readFile(${JSON.stringify(sample)}, 'utf8') ? buf.toString('utf8', 0, n) : 'differs')`
   const fromImport = await run(process.execPath, ['--input-type=module', '-e', esm], { cwd: project, env })
-  t.is(fromImport.stdout.trim(), 'function read through the ring')
+  t.is(fromImport.stdout.trim(), 'read through the ring')
+
+  // Elsewhere than Linux the import says why, whichever way it is loaded.
+  fs.writeFileSync(path.join(project, 'elsewhere.cjs'), "Object.defineProperty(process, 'platform', { value: 'darwin' })")
+  const onMac = await run(process.execPath, ['-r', './elsewhere.cjs', '-e', "try { require('rio-uring') } catch (e) { console.log(e.code, e.message) }"], { cwd: project, env })
+  t.regex(onMac.stdout, /^ERR_RIO_UNSUPPORTED_PLATFORM rio-uring runs on Linux only: io_uring is a Linux kernel interface, and this is darwin/)
 
   fs.mkdirSync(path.join(project, 'node_modules', '@types'), { recursive: true })
   fs.symlinkSync(path.join(root, 'node_modules', '@types', 'node'), path.join(project, 'node_modules', '@types', 'node'))
-  fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: { strict: true, noEmit: true, module: 'node16', moduleResolution: 'node16', target: 'es2022', lib: ['es2023'], types: ['node'], skipLibCheck: false },
-    files: ['consumer.ts'],
-  }))
-  fs.writeFileSync(path.join(project, 'consumer.ts'), `
+  const consumer = `
 import { Ring, Ordering, type RingStats } from 'rio-uring'
 import { readFile, open, type FileHandle } from 'rio-uring/fs'
 import { listen, connect, toDuplex, type Connection } from 'rio-uring/net'
@@ -81,8 +98,17 @@ export async function main(): Promise<number> {
   const lsn: number = await log.append(Buffer.from('x'))
   return n + stats.inFlight + lsn + text.length + handle.fd + (duplex.remotePort ?? 0)
 }
-`)
+`
+  // A CommonJS and an ES module consumer under Node's resolution, and one under the classic
+  // `node` resolution (no `exports`: the subpaths resolve through typesVersions).
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
-  const compiled = await run(process.execPath, [tsc, '-p', project], { cwd: project, env }).then(() => '', (error) => error.stdout + error.stderr)
-  t.is(compiled, '', 'a strict TypeScript consumer compiles')
+  for (const [file, module, moduleResolution] of [['consumer.ts', 'node16', 'node16'], ['consumer.mts', 'node16', 'node16'], ['classic.ts', 'commonjs', 'node10']]) {
+    fs.writeFileSync(path.join(project, file), consumer)
+    fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, module, moduleResolution, target: 'es2022', lib: ['es2023'], types: ['node'], skipLibCheck: false, esModuleInterop: true },
+      files: [file],
+    }))
+    const compiled = await run(process.execPath, [tsc, '-p', project], { cwd: project, env }).then(() => '', (error) => error.stdout + error.stderr)
+    t.is(compiled, '', `a strict TypeScript consumer (${file}, ${moduleResolution} resolution) compiles`)
+  }
 })

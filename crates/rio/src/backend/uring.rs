@@ -109,7 +109,7 @@ impl UringEngine {
             op => op,
         };
         let mut entry = to_sqe(&op).user_data(user_data).flags(sqe_flags(ordering));
-        if is_large_read(&op) {
+        if is_large_copy(&op) {
             entry = entry.flags(squeue::Flags::ASYNC);
         }
         self.push_entry(&entry)
@@ -222,13 +222,14 @@ impl UringEngine {
     }
 }
 
-/// From this size on, a read goes straight to an io-wq worker (IOSQE_ASYNC) instead of being tried
-/// inline in `io_uring_enter`: a page-cache copy that large would hold the submitting thread (the
-/// JS thread, for the binding) for the whole copy, where workers copy in parallel on other cores.
-const LARGE_READ_BYTES: u32 = 256 << 10;
+/// From this size on, a read or write goes straight to an io-wq worker (IOSQE_ASYNC) instead of
+/// being tried inline in `io_uring_enter`: a page-cache copy that large would hold the submitting
+/// thread (the JS thread, for the binding) for the whole copy, where a worker copies on another
+/// core while the submitter goes on. Smaller ones are cheaper inline than a worker's wakeup.
+const LARGE_COPY_BYTES: u32 = 256 << 10;
 
-fn is_large_read(op: &RawOp) -> bool {
-    matches!(*op, RawOp::Read { len, .. } if len >= LARGE_READ_BYTES)
+fn is_large_copy(op: &RawOp) -> bool {
+    matches!(*op, RawOp::Read { len, .. } | RawOp::Write { len, .. } if len >= LARGE_COPY_BYTES)
 }
 
 fn sqe_flags(ordering: Ordering) -> squeue::Flags {
