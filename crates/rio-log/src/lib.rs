@@ -35,6 +35,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -131,6 +132,9 @@ pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
     /// Wakes the writer: an eventfd it polls beside its ring.
     pub wake: OwnedFd,
+    /// While the writer waits for appenders to come back (see `Writer::gather`): the LSN whose
+    /// append should wake it. 0 otherwise.
+    pub gather_until: AtomicU64,
     pub segments: Mutex<Vec<SegmentInfo>>,
     durable: Mutex<Lsn>,
     durable_changed: Condvar,
@@ -237,6 +241,7 @@ impl Log {
                 failures: Vec::new(),
             }),
             wake,
+            gather_until: AtomicU64::new(0),
             segments: Mutex::new(segments),
             durable: Mutex::new(next_lsn - 1),
             durable_changed: Condvar::new(),
@@ -277,8 +282,10 @@ impl Log {
             queue.next_lsn += 1;
         }
         let epoch = queue.epoch;
+        let next = queue.next_lsn;
         drop(queue);
-        if was_empty {
+        let gather_until = self.shared.gather_until.load(AtomicOrdering::Acquire);
+        if was_empty || (gather_until != 0 && next >= gather_until) {
             self.shared.wake_writer();
         }
         Ok(Appended { lsn: first, epoch })

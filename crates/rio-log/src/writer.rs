@@ -64,6 +64,9 @@ pub(crate) struct Writer {
     ready: Vec<Ready>,
     /// A failure being handled: no new batch starts until every batch in flight has finished.
     failing: Option<Failure>,
+    /// Appends made durable since the last batch started: their appenders were just told, and
+    /// most append again within microseconds (see `gather`).
+    returning: u64,
 }
 
 /// The first failed batch: where the log resumes, and why it failed.
@@ -72,6 +75,10 @@ struct Failure {
     error: io::Error,
     resume: Active,
 }
+
+/// The longest a batch waits for the appenders of the previous one to come back: about the time
+/// JS takes to hear of a durable batch and append again, well under a sync's time.
+const GATHER_LIMIT: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// The most bytes of records one batch writes.
 const MAX_BATCH_BYTES: usize = 4 << 20;
@@ -95,6 +102,7 @@ impl Writer {
             front_id: 0,
             ready: Vec::new(),
             failing: None,
+            returning: 0,
         })
     }
 
@@ -102,6 +110,7 @@ impl Writer {
     pub(crate) fn run(mut self) {
         loop {
             while self.failing.is_none() && self.in_flight.len() < self.shared.options.pipeline {
+                self.gather();
                 if !self.next_batch() {
                     break;
                 }
@@ -116,6 +125,43 @@ impl Writer {
             self.wait();
             self.reap();
         }
+    }
+
+    /// Group commit's other half: the appenders of the batch that just became durable are being
+    /// told, and each will append again; a batch started at once would hold only the few appends
+    /// that came meanwhile, and theirs would wait a whole sync more. So with the device idle, wait
+    /// (at most GATHER_LIMIT) until as many appends are pending as just returned.
+    fn gather(&mut self) {
+        let returning = std::mem::take(&mut self.returning);
+        if returning == 0 || !self.in_flight.is_empty() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + GATHER_LIMIT;
+        let target = {
+            let queue = self.shared.queue.lock().unwrap();
+            if queue.closed {
+                return;
+            }
+            queue.pending_first_lsn + returning
+        };
+        self.shared.gather_until.store(target, std::sync::atomic::Ordering::Release);
+        loop {
+            if self.shared.queue.lock().unwrap().next_lsn >= target {
+                break;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut fd = libc::pollfd { fd: self.shared.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let timeout = libc::timespec { tv_sec: 0, tv_nsec: left.as_nanos() as libc::c_long };
+            // SAFETY: one live pollfd and a live timespec; no signal mask change.
+            unsafe { libc::ppoll(&mut fd, 1, &timeout, std::ptr::null()) };
+            let mut counter = 0u64;
+            // SAFETY: reads 8 bytes into a live u64 from the non-blocking wake eventfd.
+            unsafe { libc::read(self.shared.wake.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
+        }
+        self.shared.gather_until.store(0, std::sync::atomic::Ordering::Release);
     }
 
     /// Sleeps until a completion or an append arrives.
@@ -363,6 +409,7 @@ impl Writer {
                     self.front_id += 1;
                     self.shared.set_segment_end(batch.segment_base, batch.end);
                     durable = Some(batch.last_lsn);
+                    self.returning += batch.last_lsn + 1 - batch.first_lsn;
                     continue;
                 }
             }
