@@ -198,6 +198,16 @@ test.serial('writeFile of a 64 MiB buffer round-trips; flag a appends', async (t
   t.true(fs.readFileSync(file).subarray(-3).equals(Buffer.from('end')))
 })
 
+test('readFile, writeFile and appendFile take a FileHandle of node:fs/promises too, as Node\'s do', async (t) => {
+  const file = fileWith(t, 'node handle contents')
+  const handle = await nodeFs.open(file, 'r+')
+  t.teardown(() => handle.close())
+  t.is(await readFile(handle, 'utf8'), 'node handle contents')
+  await writeFile(handle, ' and more')
+  await rioFs.appendFile(handle, '!')
+  t.is(fs.readFileSync(file, 'utf8'), 'node handle contents and more!')
+})
+
 test('writeFile replaces a longer file: nothing of the old contents is left', async (t) => {
   const file = fileWith(t, pattern(5 * MiB, 1))
   await writeFile(file, pattern(2 * MiB + 1, 2))

@@ -84,6 +84,19 @@ import { Ring, Ordering, type RingStats } from 'rio-uring'
 import { readFile, open, type FileHandle } from 'rio-uring/fs'
 import { listen, connect, toDuplex, type Connection } from 'rio-uring/net'
 import { Log } from 'rio-uring/log'
+import rioFs from 'rio-uring/fs'
+import * as nodeFs from 'node:fs/promises'
+
+// A drop-in for node:fs/promises, to the type checker too: the module, its overloads, its FileHandle.
+export const sameModule: typeof nodeFs = rioFs
+export async function overloads(): Promise<number> {
+  const bytes: Buffer = await readFile('x')
+  const text: string = await readFile('x', 'utf8')
+  const nodeHandle: nodeFs.FileHandle = await open('x')
+  const stats = await rioFs.stat('x', { bigint: true })
+  const size: bigint = stats.size
+  return bytes.length + text.length + nodeHandle.fd + Number(size)
+}
 
 export async function main(): Promise<number> {
   const ring = new Ring({ entries: 64 })

@@ -184,7 +184,7 @@ export class FileHandle extends EventEmitter {
   }
 
   /** Reads into the buffers in order (`preadv`). */
-  readv<T extends ArrayBufferView[]>(buffers: T, position?: number | bigint | null): Promise<{ bytesRead: number; buffers: T }> {
+  readv<T extends readonly ArrayBufferView[]>(buffers: T, position?: number | bigint | null): Promise<{ bytesRead: number; buffers: T }> {
     return this.#call('readv', async (fd, ring) => {
       validateBufferArray(buffers)
       // libuv refuses a read into no buffers.
@@ -197,7 +197,7 @@ export class FileHandle extends EventEmitter {
   }
 
   /** Writes the buffers in order (`pwritev`). */
-  writev<T extends ArrayBufferView[]>(buffers: T, position?: number | bigint | null): Promise<{ bytesWritten: number; buffers: T }> {
+  writev<T extends readonly ArrayBufferView[]>(buffers: T, position?: number | bigint | null): Promise<{ bytesWritten: number; buffers: T }> {
     return this.#call('writev', async (fd, ring) => {
       validateBufferArray(buffers)
       const bytesWritten = buffers.length === 0 ? 0 : await ring.writevAt(fd, buffers, filePosition(position))
@@ -206,6 +206,9 @@ export class FileHandle extends EventEmitter {
   }
 
   /** The rest of the file from the current position, as a Buffer or (with an encoding) a string. */
+  readFile(options?: { encoding?: null; flag?: string | number; signal?: AbortSignal } | null): Promise<NonSharedBuffer>
+  readFile(options: BufferEncoding | { encoding: BufferEncoding; flag?: string | number; signal?: AbortSignal }): Promise<string>
+  readFile(options?: BufferEncoding | { encoding?: BufferEncoding | null; flag?: string | number; signal?: AbortSignal } | null): Promise<NonSharedBuffer | string>
   readFile(options?: BufferEncoding | { encoding?: BufferEncoding | null; signal?: AbortSignal } | null): Promise<Buffer | string> {
     return this.#call('readFile', (fd, ring) => readOpenFile(ring, fd, readFileOptions(options), false))
   }
@@ -224,6 +227,9 @@ export class FileHandle extends EventEmitter {
   }
 
   /** `fstat` through the ring: an `fs.Stats` (or `BigIntStats` with `bigint: true`). */
+  stat(options?: { bigint?: false }): Promise<nodeFs.Stats>
+  stat(options: { bigint: true }): Promise<nodeFs.BigIntStats>
+  stat(options?: { bigint?: boolean }): Promise<nodeFs.Stats | nodeFs.BigIntStats>
   stat(options: { bigint?: boolean } = { bigint: false }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
     return this.#call('fstat', (fd, ring) => statsOf(ring, fd, options.bigint === true, true, 'fstat'))
   }

@@ -30,8 +30,14 @@ export const constants = nodeFs.constants
 
 // What io_uring has no op for: Node's own.
 export const { access, chmod, chown, lchmod, lchown, lutimes, utimes, readlink, realpath, mkdtemp, rm, cp, watch, statfs, opendir, readdir } = fsp
+
+/** A name of `node:fs/promises` that only later Node versions have: its type there, else undefined. */
+type Later<Name extends string> = typeof fsp extends { [key in Name]: infer Type } ? Type : undefined
+const later = fsp as unknown as Record<string, undefined>
 /** `fs/promises.glob` (Node 22 and later; undefined before). */
-export const glob = (fsp as { glob?: unknown }).glob as unknown
+export const glob = later.glob as Later<'glob'>
+/** `fs/promises.mkdtempDisposable` (Node 24.4 and later; undefined before). */
+export const mkdtempDisposable = later.mkdtempDisposable as Later<'mkdtempDisposable'>
 
 type PathLike = string | Buffer | URL
 type StatOptions = { bigint?: boolean }
@@ -55,10 +61,28 @@ async function openFile(ring: Ring, path: unknown, flags: unknown, mode: unknown
 }
 
 /** Opens `path` (with Node's checks): a `FileHandle` whose ops go through the ring. */
-export async function open(path: PathLike, flags?: string | number, mode?: number | string): Promise<FileHandle> {
+async function openHandle(path: PathLike, flags?: string | number, mode?: number | string): Promise<FileHandle> {
   const ring = defaultRing()
   const { fd } = await openFile(ring, path, flags, mode)
   return new FileHandle(fd, ring)
+}
+/**
+ * `fs/promises.open`: a `FileHandle` whose reads, writes, syncs and close go through the ring (its
+ * type is also assignable to Node's `FileHandle`).
+ */
+export const open = openHandle as (...args: Parameters<typeof fsp.open>) => Promise<FileHandle>
+
+/**
+ * An open file given where a path may be: one of ours (read and written through its ring and its
+ * reference count), or Node's own FileHandle (its fd, on the default ring). Null for a path.
+ */
+function handleOf(path: unknown): { ring: Ring; fd: number } | null {
+  if (path instanceof FileHandle) return { ring: ringOf(path), fd: path.fd }
+  const node = path as { fd?: unknown; close?: unknown } | null
+  if (typeof node === 'object' && node !== null && typeof node.fd === 'number' && typeof node.close === 'function' && !(node instanceof URL)) {
+    return { ring: defaultRing(), fd: node.fd }
+  }
+  return null
 }
 
 /** Opens `path` as Node's `open` would, runs `body` on it, and closes it. */
@@ -73,16 +97,19 @@ async function withOpenFile<T>(path: unknown, flags: unknown, mode: unknown, bod
 }
 
 /** The whole file, as a Buffer or (with an encoding) a string. Large files are read in parallel chunks. */
-export async function readFile(
+async function readWholeFile(
   path: PathLike | FileHandle,
   options?: BufferEncoding | { encoding?: BufferEncoding | null; flag?: string | number; signal?: AbortSignal } | null,
 ): Promise<Buffer | string> {
   const checked = readFileOptions(options)
   // A handle is read as it is, closed or not (Node does not ask), from its current position.
-  if (path instanceof FileHandle) return readOpenFile(ringOf(path), path.fd, checked, false)
+  const handle = handleOf(path)
+  if (handle !== null) return readOpenFile(handle.ring, handle.fd, checked, false)
   checkAborted(checked.signal)
   return withOpenFile(path, checked.flag || 'r', 0o666, ({ fd }, ring) => readOpenFile(ring, fd, checked, true))
 }
+/** `fs/promises.readFile` through the ring (large files in parallel chunks). */
+export const readFile = readWholeFile as typeof fsp.readFile
 
 interface WriteFileOptions {
   encoding?: BufferEncoding | null
@@ -93,18 +120,23 @@ interface WriteFileOptions {
 }
 
 /** Writes `data` (string, bytes, or an (async) iterable of chunks) to the file, replacing it. */
-export async function writeFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteFileOptions | null): Promise<void> {
+async function writeWholeFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteFileOptions | null): Promise<void> {
   return writeTo(path, writeFileRequest(data, options, 'w'))
 }
+/** `fs/promises.writeFile` through the ring (large data in parallel chunks into a regular file). */
+export const writeFile = writeWholeFile as typeof fsp.writeFile
 
 /** Appends `data` to the file, creating it if needed. */
-export async function appendFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteFileOptions | null): Promise<void> {
+async function appendToFile(path: PathLike | FileHandle, data: unknown, options?: BufferEncoding | WriteFileOptions | null): Promise<void> {
   return writeTo(path, writeFileRequest(data, options, 'a'))
 }
+/** `fs/promises.appendFile` through the ring. */
+export const appendFile = appendToFile as typeof fsp.appendFile
 
 async function writeTo(path: PathLike | FileHandle, request: WriteFileRequest): Promise<void> {
   // A handle is written at its current position; Node ignores the flag, mode and flush options then.
-  if (path instanceof FileHandle) return writeContents(ringOf(path), path.fd, request, false)
+  const handle = handleOf(path)
+  if (handle !== null) return writeContents(handle.ring, handle.fd, request, false)
   checkAborted(request.signal)
   await withOpenFile(path, request.flag, request.mode, async ({ fd, flags }, ring) => {
     // Parallel chunks at explicit offsets only into a file opened without O_APPEND.
@@ -114,16 +146,20 @@ async function writeTo(path: PathLike | FileHandle, request: WriteFileRequest): 
 }
 
 /** `stat(2)` through the ring: an `fs.Stats` (`BigIntStats` with `bigint: true`). */
-export async function stat(path: PathLike, options: StatOptions = { bigint: false }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
+async function statPath(path: PathLike, options: StatOptions = { bigint: false }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
   const file = validatedPath(path)
   return statsOf(defaultRing(), file, options.bigint === true, true, 'stat')
 }
+/** `fs/promises.stat` through the ring (statx): `fs.Stats`, or `BigIntStats` with `bigint: true`. */
+export const stat = statPath as typeof fsp.stat
 
 /** `lstat(2)` through the ring: a symbolic link's own status. */
-export async function lstat(path: PathLike, options: StatOptions = { bigint: false }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
+async function statLink(path: PathLike, options: StatOptions = { bigint: false }): Promise<nodeFs.Stats | nodeFs.BigIntStats> {
   const file = validatedPath(path)
   return statsOf(defaultRing(), file, options.bigint === true, false, 'lstat')
 }
+/** `fs/promises.lstat` through the ring. */
+export const lstat = statLink as typeof fsp.lstat
 
 export async function unlink(path: PathLike): Promise<void> {
   return defaultRing().unlink(validatedPath(path).bytes)
@@ -145,7 +181,7 @@ export async function rmdir(path: PathLike, options?: nodeFs.RmDirOptions): Prom
  * `mkdir(2)`; with `recursive`, missing parents too, resolving to the first directory created
  * (undefined if none was), as Node does.
  */
-export async function mkdir(path: PathLike, options?: number | string | { recursive?: boolean; mode?: number | string } | null): Promise<string | undefined> {
+async function makeDirectory(path: PathLike, options?: number | string | { recursive?: boolean; mode?: number | string } | null): Promise<string | undefined> {
   const { recursive = false, mode = 0o777 } = (typeof options === 'number' || typeof options === 'string' ? { mode: options } : options || {}) as {
     recursive?: unknown
     mode?: unknown
@@ -158,6 +194,9 @@ export async function mkdir(path: PathLike, options?: number | string | { recurs
   await ring.mkdir(directory.bytes, permissions)
   return undefined
 }
+
+/** `fs/promises.mkdir` through the ring, `recursive` included. */
+export const mkdir = makeDirectory as typeof fsp.mkdir
 
 /** The system error a promise rejects with (null if it resolves); anything else rethrown. */
 function failureOf(promise: Promise<unknown>): Promise<SystemError | null> {
@@ -289,7 +328,9 @@ async function copyOpenFile(ring: Ring, input: number, target: PathArgument, exc
   }
 }
 
-const fs = {
+/** The default export: every name of this Node's `node:fs/promises`, ours where we have one. */
+const fs: typeof fsp = {
+  ...fsp,
   access,
   appendFile,
   chmod,
@@ -297,7 +338,6 @@ const fs = {
   constants,
   copyFile,
   cp,
-  glob,
   lchmod,
   lchown,
   link,
