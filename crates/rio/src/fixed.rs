@@ -245,8 +245,11 @@ unsafe impl IoBufMut for FixedBuf {
     }
 }
 
-/// A file registered with the ring. Ops on it name its slot instead of its descriptor (on another
-/// ring, which has its own slots, they use the descriptor).
+/// A file registered with the ring. Ops on it in a [`Scope`](crate::Scope) name its slot instead of
+/// its descriptor (on another ring, which has its own slots, they use the descriptor). Ops at ring
+/// level use a duplicate of its descriptor instead, like every ring-level op: a forgotten
+/// completion ends the borrow of the `FixedFile`, whose slot could then be emptied and refilled
+/// with another file while the op still waits.
 pub struct FixedFile {
     ring: Arc<Inner>,
     index: u32,

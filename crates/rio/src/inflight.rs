@@ -6,6 +6,7 @@
 //! be mistaken for the op that reuses the slot. Generation 0 is never given out: user data 0 marks
 //! the ring's own internal SQEs (cancels), whose CQEs belong to no slot.
 
+use std::os::fd::OwnedFd;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -33,6 +34,9 @@ pub(crate) struct Slot {
     pub scope: Option<usize>,
     /// When it was submitted, if the ring records latencies.
     pub started: Option<Instant>,
+    /// The op's own duplicate of a descriptor it was lent (see `RawOp::pin_descriptor`), closed
+    /// when the op completes.
+    pub pinned: Option<OwnedFd>,
 }
 
 #[derive(Default)]
@@ -52,10 +56,10 @@ fn generation_of(user_data: u64) -> u32 {
 }
 
 impl InFlight {
-    pub fn insert(&mut self, kind: OpKind, sink: Sink, scope: Option<usize>, started: Option<Instant>) -> u64 {
+    pub fn insert(&mut self, kind: OpKind, sink: Sink, scope: Option<usize>, started: Option<Instant>, pinned: Option<OwnedFd>) -> u64 {
         self.last_generation = self.last_generation.checked_add(1).unwrap_or(1);
         let generation = self.last_generation;
-        let index = self.slots.insert(Slot { generation, kind, sink, result: None, scope, started });
+        let index = self.slots.insert(Slot { generation, kind, sink, result: None, scope, started, pinned });
         assert!(index < u32::MAX as usize, "more than 2^32 operations in flight");
         self.pending += 1;
         (u64::from(generation) << 32) | index as u64
@@ -73,6 +77,7 @@ impl InFlight {
             return None;
         }
         slot.result = Some(result);
+        slot.pinned = None;
         self.pending -= 1;
         Some(slot)
     }

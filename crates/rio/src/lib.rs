@@ -17,6 +17,11 @@
 //!   it returns, forgotten completions included, and also when the closure panics (the
 //!   `std::thread::scope` pattern).
 //!
+//! Files are lent the same way. In a scope, an op uses the file's descriptor as it is: the file
+//! outlives the scope. At ring level the borrow ends with the completion, which can be forgotten,
+//! so the op takes its own duplicate of the descriptor (`F_DUPFD_CLOEXEC`, closed when it completes):
+//! closing the file early never makes an op read or write whatever file gets the number next.
+//!
 //! ```no_run
 //! use rio::Ops;
 //! let ring = rio::new()?;

@@ -158,6 +158,62 @@ pub enum RawOp {
     Cancel { target: u64 },
 }
 
+impl RawOp {
+    /// The descriptor the op names a file by, if it names one the caller lent it (not `Close`,
+    /// whose descriptor the op owns, nor `AT_FDCWD`).
+    fn lent_descriptor(&mut self) -> Option<&mut IoFd> {
+        match self {
+            RawOp::Read { fd, .. }
+            | RawOp::Write { fd, .. }
+            | RawOp::Readv { fd, .. }
+            | RawOp::Writev { fd, .. }
+            | RawOp::Fsync { fd, .. }
+            | RawOp::SyncFileRange { fd, .. }
+            | RawOp::Fallocate { fd, .. }
+            | RawOp::Ftruncate { fd, .. }
+            | RawOp::Accept { fd, .. }
+            | RawOp::Connect { fd, .. }
+            | RawOp::Send { fd, .. }
+            | RawOp::Recv { fd, .. }
+            | RawOp::SendMsg { fd, .. }
+            | RawOp::RecvMsg { fd, .. }
+            | RawOp::Shutdown { fd, .. } => Some(fd),
+            _ => None,
+        }
+    }
+
+    /// Makes the op use a duplicate of the descriptor it was lent (`fcntl(F_DUPFD_CLOEXEC)`), owned
+    /// by the returned `OwnedFd`: the op then names the same open file however long it waits
+    /// (behind a link, for room in the ring, for a pool thread), even if the caller closes its own
+    /// descriptor and the number is handed out again. A registered file's op uses the duplicate
+    /// too, since the slot may be emptied and refilled with another file.
+    pub(crate) fn pin_descriptor(&mut self) -> std::io::Result<Option<std::os::fd::OwnedFd>> {
+        use std::os::fd::FromRawFd;
+        let lent = match *self {
+            RawOp::Statx { dir, .. } if dir != libc::AT_FDCWD => dir,
+            _ => match self.lent_descriptor() {
+                Some(fd) => fd.raw,
+                None => return Ok(None),
+            },
+        };
+        // SAFETY: F_DUPFD_CLOEXEC takes a descriptor and a lowest number; no memory is involved.
+        let copy = unsafe { libc::fcntl(lent, libc::F_DUPFD_CLOEXEC, 0) };
+        if copy < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        match self {
+            RawOp::Statx { dir, .. } => *dir = copy,
+            op => {
+                if let Some(fd) = op.lent_descriptor() {
+                    *fd = IoFd::raw(copy);
+                }
+            }
+        }
+        // SAFETY: `copy` was just returned by fcntl and nothing else owns it.
+        Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) }))
+    }
+}
+
 // SAFETY: a RawOp is plain data; the memory its pointers name is kept alive and unaliased by
 // whoever submitted it until the completion is reaped (see the module docs), so handing the
 // description to a pool thread that performs the syscall is no different from handing it to the

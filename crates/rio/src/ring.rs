@@ -348,7 +348,15 @@ impl Inner {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn submit(&self, op: RawOp, ordering: Ordering, sink: Sink, scope: Option<usize>) -> io::Result<u64> {
+    pub(crate) fn submit(&self, mut op: RawOp, ordering: Ordering, sink: Sink, scope: Option<usize>) -> io::Result<u64> {
+        // A typed op outside a scope only borrows its file for as long as its Completion lives,
+        // and a forgotten Completion ends that borrow while the op may still wait: the file could
+        // be closed and its number reused by another. So such an op uses its own duplicate of the
+        // descriptor. (In a scope, the scope outlives the borrow; raw ops are their caller's charge.)
+        let pinned = match (&sink, scope) {
+            (Sink::Completion { .. }, None) => op.pin_descriptor()?,
+            _ => None,
+        };
         let mut state = self.lock();
         if state.closed {
             return Err(closed_error());
@@ -360,7 +368,7 @@ impl Inner {
             ));
         }
         let started = state.profile.is_some().then(Instant::now);
-        let user_data = state.in_flight.insert(op.kind(), sink, scope, started);
+        let user_data = state.in_flight.insert(op.kind(), sink, scope, started, pinned);
         if let Some(scope) = scope {
             state.scopes[scope] += 1;
         }

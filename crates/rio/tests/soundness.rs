@@ -162,3 +162,26 @@ fn leaked_completion_keeps_its_owned_buffer_alive_and_the_op_still_completes() {
         sender.join().expect("the sender thread");
     });
 }
+
+#[test]
+fn a_file_closed_after_its_completion_was_forgotten_is_not_mistaken_for_the_next_one() {
+    // The write waits behind a linked timer; its completion is forgotten, which ends the borrow of
+    // the file, so the file can be closed and its number handed to another file meanwhile. The
+    // write must still land in the file it was given, never in the newcomer.
+    each_backend(|ring, _| {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+        let file = std::fs::File::create(&first).unwrap();
+        use std::os::fd::AsRawFd as _;
+        let number = file.as_raw_fd();
+        let timer = ring.ordered(rio::Ordering::Link).timeout(Duration::from_millis(100));
+        std::mem::forget(ring.write_at(&file, b"for the first file".to_vec(), 0));
+        drop(file);
+        let newcomer = std::fs::File::create(&second).unwrap();
+        assert_eq!(newcomer.as_raw_fd(), number, "the number was handed out again (what this test is about)");
+        timer.wait().expect("the timer");
+        ring.wait_idle();
+        assert_eq!(std::fs::read(&second).unwrap(), b"", "the write went to the file that took the closed file's number");
+        assert_eq!(std::fs::read(&first).unwrap(), b"for the first file");
+    });
+}
