@@ -378,8 +378,11 @@ impl Inner {
         }
         state.open_chain = if ordering.links() { state.open_chain + 1 } else { 0 };
         state.submitted += 1;
-        // Write the SQE now if there is room: the flush then only has to enter the kernel.
-        self.pump(&mut state, false)?;
+        // Write the SQE now if there is room: the flush then only has to enter the kernel. The op
+        // is queued whatever happens here, so an error must not be reported as its refusal (its
+        // Completion would then free the memory the op still points into): the kernel's refusal
+        // to take SQEs now is retried at every flush and wait.
+        let _ = self.pump(&mut state, false);
         Ok(user_data)
     }
 
@@ -426,7 +429,12 @@ impl Inner {
                 continue;
             }
             if let Some((op, user_data, ordering)) = last_pushed.take() {
-                self.engine.push(&op, user_data, ordering)?;
+                if let Err(error) = self.engine.push(&op, user_data, ordering) {
+                    // The op left the backlog: it must complete (failed), not vanish.
+                    Self::complete_locked(state, user_data, -error.raw_os_error().unwrap_or(libc::EIO), wakers);
+                    broken = true;
+                    continue;
+                }
                 state.in_engine += 1;
             }
             last_pushed = Some((queued.op, queued.user_data, queued.ordering));
@@ -434,8 +442,10 @@ impl Inner {
         // The chain's last op never links on: what follows in the queue is another chain.
         if let Some((op, user_data, ordering)) = last_pushed {
             let ordering = if ordering.links() { Ordering::None } else { ordering };
-            self.engine.push(&op, user_data, ordering)?;
-            state.in_engine += 1;
+            match self.engine.push(&op, user_data, ordering) {
+                Ok(()) => state.in_engine += 1,
+                Err(error) => Self::complete_locked(state, user_data, -error.raw_os_error().unwrap_or(libc::EIO), wakers),
+            }
             state.unflushed = true;
         }
         Ok(())

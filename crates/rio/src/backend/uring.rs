@@ -18,6 +18,9 @@ pub(crate) struct UringEngine {
     /// Whether the kernel has IORING_OP_FTRUNCATE (6.9). Without it, an ftruncate runs inline at
     /// push time and completes through a NOP whose result is replaced by the syscall's.
     has_ftruncate: bool,
+    /// Whether the kernel takes IORING_TIMEOUT_ETIME_SUCCESS (5.16), which lets an expired timer
+    /// count as a success in a link chain; before it, the flag fails every timeout with EINVAL.
+    has_etime_success: bool,
     /// Results of ops run inline, by user data, waiting for their NOP's completion.
     inline_results: std::sync::Mutex<std::collections::HashMap<u64, i32>>,
 }
@@ -73,7 +76,8 @@ impl UringEngine {
         }
         ring.submitter().register_eventfd(eventfd)?;
         let has_ftruncate = kernel_ops.is_supported(opcode::Ftruncate::CODE);
-        Ok(UringEngine { ring, has_ftruncate, inline_results: Default::default() })
+        let has_etime_success = kernel_at_least(5, 16);
+        Ok(UringEngine { ring, has_ftruncate, has_etime_success, inline_results: Default::default() })
     }
 
     /// The most completions the kernel's queue holds: the in-flight limit.
@@ -108,7 +112,8 @@ impl UringEngine {
             }
             op => op,
         };
-        let mut entry = to_sqe(&op).user_data(user_data).flags(sqe_flags(ordering));
+        let timeout_flags = if self.has_etime_success { types::TimeoutFlags::ETIME_SUCCESS } else { types::TimeoutFlags::empty() };
+        let mut entry = to_sqe(&op, timeout_flags).user_data(user_data).flags(sqe_flags(ordering));
         if is_large_copy(&op) {
             entry = entry.flags(squeue::Flags::ASYNC);
         }
@@ -257,7 +262,22 @@ macro_rules! on {
     };
 }
 
-fn to_sqe(op: &RawOp) -> squeue::Entry {
+/// Whether the running kernel's release (`uname -r`) is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: uname fills a zeroed utsname we own; the release is a NUL-terminated string in it.
+    let release = unsafe {
+        let mut name: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut name) != 0 {
+            return true;
+        }
+        std::ffi::CStr::from_ptr(name.release.as_ptr()).to_string_lossy().into_owned()
+    };
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter_map(|part| part.parse::<u32>().ok());
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    found >= (major, minor)
+}
+
+fn to_sqe(op: &RawOp, timeout_flags: types::TimeoutFlags) -> squeue::Entry {
     match *op {
         RawOp::Nop => opcode::Nop::new().build(),
         RawOp::Read { fd, buf, len, offset, buf_index: Some(index) } => {
@@ -320,9 +340,7 @@ fn to_sqe(op: &RawOp) -> squeue::Entry {
         RawOp::RecvMsg { fd, msg, flags } => on!(fd, |t| opcode::RecvMsg::new(t, msg).flags(flags).build()),
         RawOp::Shutdown { fd, how } => on!(fd, |t| opcode::Shutdown::new(t, how).build()),
         // An expired timer is its success: with ETIME_SUCCESS (5.16) it does not break a link chain.
-        RawOp::Timeout { duration, .. } => {
-            opcode::Timeout::new(duration).flags(types::TimeoutFlags::ETIME_SUCCESS).build()
-        }
+        RawOp::Timeout { duration, .. } => opcode::Timeout::new(duration).flags(timeout_flags).build(),
         RawOp::Cancel { target } => opcode::AsyncCancel::new(target).build(),
     }
 }
