@@ -221,7 +221,14 @@ export class Log {
     }
   }
 
-  /** Drops the whole segments whose records are all before `beforeLsn`; resolves to how many. */
+  /**
+   * Drops the whole segments whose records all come before `beforeLsn` and are all durable;
+   * resolves to how many. Truncation only ever keeps more than asked: the segment holding
+   * `beforeLsn - 1` stays, and so does the one being written. A `beforeLsn` past
+   * `durableLsn + 1` is clamped to it, so a record whose append has not resolved is never
+   * dropped; `truncate(Number.MAX_SAFE_INTEGER)` drops every segment of durable records but the
+   * last.
+   */
   async truncate(beforeLsn: number): Promise<number> {
     if (this.#closing) throw invalidState('the log is closed')
     const before = lsnOf('beforeLsn', beforeLsn)

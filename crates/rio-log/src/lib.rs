@@ -347,13 +347,22 @@ impl Log {
         Ok(out)
     }
 
-    /// Drops whole segments whose records are all before `before`; returns how many. The active
-    /// segment is never dropped.
+    /// Drops the whole segments whose records all come before `before` and are all durable;
+    /// returns how many. `before` says which records the caller no longer needs, and truncation
+    /// only ever keeps more than that: the segment holding `before - 1` stays, and so does the
+    /// active segment.
+    ///
+    /// A `before` past the durable LSN + 1 is clamped to it: records not yet durable are never
+    /// dropped (with `pipeline` > 1 a segment can be full of records still in flight, whose
+    /// appends would resolve as durable with their segment gone). So `truncate(u64::MAX)` drops
+    /// every segment whose records are all durable, but the last.
     pub fn truncate(&self, before: Lsn) -> io::Result<usize> {
         if self.shared.queue.lock().unwrap().closed {
             // The directory may belong to another writer by now.
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the log is closed"));
         }
+        // Read before the segments: the durable LSN only grows, so a later one is never missed.
+        let before = before.min(self.durable_lsn() + 1);
         let mut segments = self.shared.segments.lock().unwrap();
         // A segment can go when the next one starts at or before `before`.
         let removable = segments.windows(2).take_while(|pair| pair[1].base_lsn <= before).count();

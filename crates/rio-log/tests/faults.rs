@@ -5,12 +5,69 @@
 
 mod common;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use common::{all, assert_settled, backends, open, options, settle};
-use rio_log::Log;
+use rio_log::{Log, LogOptions};
 
 static FAILPOINTS: Mutex<()> = Mutex::new(());
+
+/// Holds the thread that reaches failpoint `name` for the `nth` time (from 1) there, until
+/// released: the log can be looked at with that thread stopped at a known point.
+struct Gate {
+    name: &'static str,
+    state: Arc<(Mutex<GateState>, Condvar)>,
+}
+
+#[derive(Default)]
+struct GateState {
+    calls: usize,
+    holding: bool,
+    released: bool,
+}
+
+impl Gate {
+    fn at(name: &'static str, nth: usize) -> Gate {
+        let state = Arc::new((Mutex::new(GateState::default()), Condvar::new()));
+        let shared = state.clone();
+        fail::cfg_callback(name, move || {
+            let (lock, changed) = &*shared;
+            let mut state = lock.lock().unwrap();
+            state.calls += 1;
+            if state.calls != nth {
+                return;
+            }
+            state.holding = true;
+            changed.notify_all();
+            while !state.released {
+                state = changed.wait(state).unwrap();
+            }
+        })
+        .unwrap();
+        Gate { name, state }
+    }
+
+    /// Waits until a thread is held at the failpoint.
+    fn wait_held(&self) {
+        let (lock, changed) = &*self.state;
+        let state = changed.wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(10), |state| !state.holding).unwrap().0;
+        assert!(state.holding, "nothing reached {} in time", self.name);
+    }
+
+    fn release(&self) {
+        let (lock, changed) = &*self.state;
+        lock.lock().unwrap().released = true;
+        changed.notify_all();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.release();
+        fail::remove(self.name);
+    }
+}
 
 #[test]
 fn a_failed_write_or_sync_fails_the_batch_and_the_log_goes_on_from_its_last_durable_record() {
@@ -88,4 +145,40 @@ fn read_errors_at_open_are_reported() {
     let error = Log::open(dir.path(), options(rio::Backend::Threads), Box::new(|_| {})).err();
     fail::remove("log::read");
     assert_eq!(error.expect("open fails").raw_os_error(), Some(5));
+}
+
+#[test]
+fn truncate_never_drops_a_segment_whose_records_are_not_yet_durable() {
+    let _serial = FAILPOINTS.lock().unwrap_or_else(|e| e.into_inner());
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = LogOptions { pipeline: 2, ..options(backend) };
+        let (log, notices) = open(dir.path(), options.clone());
+        // Most of the first 64 KiB segment (appends take about 30 bytes each).
+        let (durable, _) = settle(&log, &notices, 1800);
+        assert_eq!(durable, 1800);
+        // One append of more than the room left: the writer takes what fits into a batch for the
+        // first segment, rolls, and is held as it submits the rest to the second, before it has
+        // heard the first batch complete.
+        let gate = Gate::at("log::write", 2);
+        let records: Vec<Vec<u8>> = (0..1000).map(|i| format!("append batch {i:04}").into_bytes()).collect();
+        log.append_batch(records.iter().map(Vec::as_slice)).unwrap();
+        gate.wait_held();
+        assert_eq!(log.durable_lsn(), 1800, "{backend:?}: the batch for the first segment is not durable yet");
+        let removed = log.truncate(u64::MAX).unwrap();
+        assert_eq!((removed, log.first_lsn()), (0, 1), "{backend:?}: the first segment still takes records in flight: it stays");
+        drop(gate);
+        let (durable, failed) = settle(&log, &notices, 0);
+        assert_eq!((durable, failed.len()), (2800, 0), "{backend:?}");
+        assert_eq!(all(&log).len(), 2800, "{backend:?}: every durable record reads back");
+        // Once they are durable, truncating past them drops the first segment.
+        assert_eq!(log.truncate(u64::MAX).unwrap(), 1, "{backend:?}");
+        let first = log.first_lsn();
+        assert!(first > 1800, "{backend:?}: the second segment starts after the records settled before ({first})");
+        log.close().unwrap();
+        let (log, _) = open(dir.path(), options);
+        let records = all(&log);
+        assert_eq!(records.first().map(|r| r.0), Some(first), "{backend:?}");
+        assert_eq!(records.len() as u64, 2801 - first, "{backend:?}: every durable record from the first kept one");
+    }
 }

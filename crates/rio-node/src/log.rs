@@ -223,7 +223,8 @@ impl NativeLog {
         Ok(AsyncTask::new(ReadTask { log: self.log.clone(), from: lsn_of(from, "from")?, max_bytes: max_bytes as usize }))
     }
 
-    /// Drops whole segments before `before`; resolves to how many.
+    /// Drops the whole segments of durable records before `before` (clamped to the durable LSN
+    /// + 1); resolves to how many.
     #[napi(ts_return_type = "Promise<number>")]
     pub fn truncate(&self, before: f64) -> napi::Result<AsyncTask<TruncateTask>> {
         Ok(AsyncTask::new(TruncateTask { log: self.log.clone(), before: lsn_of(before, "before")? }))
