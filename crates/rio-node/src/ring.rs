@@ -269,7 +269,7 @@ impl NativeRing {
         let user_data = self.core.in_ring.borrow().get(slot as usize).copied().unwrap_or(0);
         if user_data != 0 {
             if let Some(ring) = self.core.ring.borrow().as_ref() {
-                ring.cancel(user_data).map_err(to_napi_error)?;
+                ring.cancel_user_data(user_data).map_err(to_napi_error)?;
             }
         }
         Ok(())

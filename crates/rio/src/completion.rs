@@ -83,7 +83,7 @@ impl<'a, T> Completion<'a, T> {
         }
     }
 
-    /// The op's user data in the ring (for logs and `Rio::cancel`), if it was submitted.
+    /// The op's user data in the ring (for logs and `Rio::cancel_user_data`), if it was submitted.
     pub fn user_data(&self) -> Option<u64> {
         match self.state {
             State::Submitted(user_data) => Some(user_data),

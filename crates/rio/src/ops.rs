@@ -551,6 +551,18 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
         start(target, RawOp::Shutdown { fd: target.fd(socket), how }, Box::new(|result| result.map(drop)))
     }
 
+    /// IORING_OP_ASYNC_CANCEL (5.5) as an op of its own, so that it can be ordered (run the cancel
+    /// after a timer, say): asks the op behind `target` to stop. Completes with `Ok(())` when it was
+    /// stopped (`target` then completes with `ECANCELED`), `ENOENT` when it had already completed
+    /// (or never reached the ring), `EALREADY` when it is running and cannot be stopped.
+    fn cancel<T>(self, target: &Completion<'_, T>) -> Completion<'ring, io::Result<()>> {
+        let finish: Finish<'ring, io::Result<()>> = Box::new(|result| result.map(drop));
+        match target.user_data() {
+            Some(user_data) => start(self.target(), RawOp::Cancel { target: user_data }, finish),
+            None => refuse(self.target(), io::Error::from_raw_os_error(libc::ENOENT), finish),
+        }
+    }
+
     /// A timer (IORING_OP_TIMEOUT): completes with `Ok(())` when `duration` has passed, or with
     /// `ECANCELED` if cancelled first.
     fn timeout(self, duration: Duration) -> Completion<'ring, io::Result<()>> {

@@ -239,7 +239,7 @@ impl Rio {
     }
 
     /// Submits an op whose completion is reported by [`Rio::reap`] under `tag`. Returns the op's
-    /// user data, for [`Rio::cancel`]. It reaches the engine at the next flush.
+    /// user data, for [`Rio::cancel_user_data`]. It reaches the engine at the next flush.
     ///
     /// # Safety
     /// Every pointer in `op` must stay valid (and, for memory the kernel writes, unaliased) until
@@ -285,13 +285,14 @@ impl Rio {
 
     /// Asks the op with this user data to stop; it completes with `-ECANCELED` if it had not
     /// started (or was waiting on a socket or timer), and with its own result otherwise. Unknown
-    /// or finished ops are ignored.
-    pub fn cancel(&self, user_data: u64) -> io::Result<()> {
+    /// or finished ops are ignored. (The `cancel` op of [`Ops`](crate::Ops) does the same as an op
+    /// with an ordering and a result of its own.)
+    pub fn cancel_user_data(&self, user_data: u64) -> io::Result<()> {
         let mut state = self.inner.lock();
         self.inner.cancel_locked(&mut state, user_data)
     }
 
-    /// Cancels every op in flight (see [`Rio::cancel`]) and refuses new ones with `BrokenPipe`.
+    /// Cancels every op in flight (see [`Rio::cancel_user_data`]) and refuses new ones with `BrokenPipe`.
     /// Completions still arrive, and the ring still has to be dropped. (Not `close`, which is the
     /// op that closes a descriptor.)
     pub fn close_ring(&self) -> io::Result<()> {

@@ -64,10 +64,10 @@ fn ring_cancel_by_user_data_stops_that_op_only() {
         let cancelled = ring.timeout(NEVER);
         let kept = ring.timeout(Duration::from_millis(20));
         let _guard = CloseOnPanic(ring);
-        ring.cancel(cancelled.user_data().expect("submitted")).expect("cancel");
+        ring.cancel_user_data(cancelled.user_data().expect("submitted")).expect("cancel");
         assert_cancelled(cancelled.wait(), "the targeted timer");
         kept.wait().expect("the other timer fires normally");
-        ring.cancel(u64::MAX).expect("cancelling an unknown op is a no-op");
+        ring.cancel_user_data(u64::MAX).expect("cancelling an unknown op is a no-op");
     });
 }
 
@@ -184,5 +184,29 @@ fn cancelling_an_op_waiting_for_a_pool_thread_completes_it_at_once() {
         assert_cancelled(queued.wait(), "the timer queued behind a busy thread");
         busy.cancel().expect("cancel");
         assert_cancelled(busy.wait().0, "the recv");
+    });
+}
+
+#[test]
+fn a_cancel_op_linked_behind_a_timer_stops_its_target_only_after_the_timer() {
+    each_backend(|ring, _| {
+        let (_client, server) = tcp_pair();
+        let recv = ring.recv(&server, vec![0u8; 8]);
+        let _guard = CloseOnPanic(ring);
+        let started = Instant::now();
+        let timer = ring.ordered(Ordering::Link).timeout(Duration::from_millis(60));
+        let cancel = ring.cancel(&recv);
+        ring.submit_all().expect("submit");
+        assert!(!recv.is_done(), "the recv waits while the timer runs");
+        cancel.wait().expect("the cancel found the recv");
+        timer.wait().expect("the timer");
+        assert!(started.elapsed() >= Duration::from_millis(60), "the cancel ran before its timer: {:?}", started.elapsed());
+        assert_cancelled(recv.wait().0, "the recv");
+        // A cancel of an op that has completed finds nothing.
+        let done = ring.nop();
+        ring.submit_all().unwrap();
+        while !done.is_done() {}
+        assert_eq!(ring.cancel(&done).wait().expect_err("nothing to cancel").raw_os_error(), Some(libc::ENOENT));
+        done.wait().unwrap();
     });
 }
