@@ -408,7 +408,8 @@ pub trait Ops<'ring, 'buf>: sealed::Sealed<'ring> + Sized {
     where
         'ring: 'a,
     {
-        start(self.target(), RawOp::Ftruncate { fd: file.as_io_fd(), len }, Box::new(|result| result.map(drop)))
+        let target = self.target();
+        start(target, RawOp::Ftruncate { fd: target.fd(file), len }, Box::new(|result| result.map(drop)))
     }
 
     /// `accept4(2)` on a listening socket: the new connection (close-on-exec) and its peer's
