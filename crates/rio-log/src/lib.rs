@@ -63,7 +63,9 @@ pub enum Notice {
     /// Every record up to and including this LSN is durable.
     Durable(Lsn),
     /// The records `first..=last` of `epoch` failed (an IO error, or one before them did) and are
-    /// not in the log; their LSNs will be handed out again, in the next epoch.
+    /// not in the log; their LSNs will be handed out again, in the next epoch. Unless the log
+    /// could not cut off the bytes they may have left: then it refuses appends until it is
+    /// reopened, and a reopen can find some of these records intact (their outcome is unknown).
     Failed {
         /// The epoch the failed appends were made in.
         epoch: Epoch,

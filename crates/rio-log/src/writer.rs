@@ -428,29 +428,41 @@ impl Writer {
         }
     }
 
-    /// Ends a failure: every LSN from the failed batch on (in flight or pending) fails, and they
-    /// are handed out again from where the failed batch began.
+    /// Ends a failure, once nothing is in flight: every LSN from the failed batch on (in flight
+    /// or pending) fails, and they are handed out again from where the failed batch began.
+    ///
+    /// The bytes the failed batches (and any after them) may have left behind are cut off, and
+    /// later segments dropped, before anything else: only once that is synced are the failed
+    /// appends told and their LSNs handed out again. A crash at any point then recovers either a
+    /// log no one has heard of the failure in, or one without the failed records; never a record
+    /// whose append was rejected. Appends made meanwhile get LSNs after the failed ones, and fail
+    /// with them. If the cut fails the log is broken: the failed LSNs are not handed out again
+    /// and appends are refused until the log is reopened.
     fn resume_after(&mut self, failure: Failure) {
+        let cleaned = self
+            .shared
+            .drop_segments_after(failure.resume.base_lsn)
+            .and_then(|()| segment::cut(&failure.resume.path, failure.resume.offset, self.shared.options.segment_bytes));
         let mut queue = self.shared.queue.lock().unwrap();
         let last = queue.next_lsn - 1;
         let epoch = queue.epoch;
         queue.failures.push((epoch, failure.first_lsn));
         queue.epoch += 1;
         queue.pending.clear();
-        queue.next_lsn = failure.first_lsn;
-        queue.pending_first_lsn = failure.first_lsn;
-        queue.writing_up_to = failure.first_lsn - 1;
+        match cleaned {
+            Ok(()) => {
+                queue.next_lsn = failure.first_lsn;
+                queue.pending_first_lsn = failure.first_lsn;
+                queue.writing_up_to = failure.first_lsn - 1;
+            }
+            Err(error) => {
+                queue.pending_first_lsn = queue.next_lsn;
+                queue.writing_up_to = queue.next_lsn - 1;
+                queue.broken = Some(format!("after a failed write at LSN {}, cutting its bytes off failed: {error}", failure.first_lsn));
+            }
+        }
         drop(queue);
         self.active = failure.resume;
-        // Bytes the failed batches (and any after them) left behind must never be read back as
-        // records for the LSNs handed out again: cut them off, and drop later segments.
-        let cleaned = self
-            .shared
-            .drop_segments_after(self.active.base_lsn)
-            .and_then(|()| segment::cut(&self.active.path, self.active.offset, self.shared.options.segment_bytes));
-        if let Err(error) = cleaned {
-            self.shared.queue.lock().unwrap().broken = Some(error.to_string());
-        }
         (self.shared.listener)(Notice::Failed { epoch, first: failure.first_lsn, last, error: failure.error });
     }
 }

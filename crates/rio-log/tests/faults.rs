@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use common::{all, assert_settled, backends, open, options, settle};
-use rio_log::{Log, LogOptions};
+use rio_log::{Log, LogOptions, Notice};
 
 static FAILPOINTS: Mutex<()> = Mutex::new(());
 
@@ -180,5 +180,80 @@ fn truncate_never_drops_a_segment_whose_records_are_not_yet_durable() {
         let records = all(&log);
         assert_eq!(records.first().map(|r| r.0), Some(first), "{backend:?}");
         assert_eq!(records.len() as u64, 2801 - first, "{backend:?}: every durable record from the first kept one");
+    }
+}
+
+#[test]
+fn a_failed_batch_is_cut_off_before_its_appends_are_told_and_their_lsns_handed_out_again() {
+    let _serial = FAILPOINTS.lock().unwrap_or_else(|e| e.into_inner());
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, notices) = open(dir.path(), options(backend));
+        assert_eq!(settle(&log, &notices, 10), (10, vec![]));
+        // The sync fails after the write went out: the failed records' bytes are in the file.
+        fail::cfg("log::fdatasync", "1*return(5)").unwrap();
+        let gate = Gate::at("log::cut", 1);
+        let failed: Vec<_> = (0..5).map(|i| log.append(format!("append rejected {i}").as_bytes()).unwrap()).collect();
+        gate.wait_held();
+        fail::remove("log::fdatasync");
+        // A crash now finds records 11..=15 intact: no one may have heard they failed.
+        assert_eq!(log.next_lsn(), 16, "{backend:?}: the failed LSNs are not handed out again before the cut");
+        assert!(notices.try_recv().is_err(), "{backend:?}: no notice before the cut");
+        let meanwhile = log.append(b"append made during the cut").unwrap();
+        assert_eq!((meanwhile.lsn, meanwhile.epoch), (16, failed[0].epoch), "{backend:?}: an append during the cut comes after the failed ones");
+        drop(gate);
+        match notices.recv_timeout(Duration::from_secs(10)).expect("a notice") {
+            Notice::Failed { first, last, error, .. } => {
+                assert_eq!((first, last), (11, 16), "{backend:?}");
+                assert_eq!(error.raw_os_error(), Some(5), "{backend:?}");
+            }
+            other => panic!("{backend:?}: {other:?}"),
+        }
+        for appended in failed.iter().chain([&meanwhile]) {
+            assert!(log.wait_durable(*appended).is_err(), "{backend:?}: LSN {} failed", appended.lsn);
+        }
+        assert_eq!(log.next_lsn(), 11, "{backend:?}: handed out again once cut");
+        assert_eq!(settle(&log, &notices, 5), (15, vec![]), "{backend:?}");
+        log.close().unwrap();
+        let (log, _) = open(dir.path(), options(backend));
+        let records = all(&log);
+        assert_eq!(records.len(), 15, "{backend:?}");
+        assert_settled(&records, &format!("{backend:?}: no rejected record came back"));
+    }
+}
+
+#[test]
+fn a_failure_whose_bytes_cannot_be_cut_off_stops_the_log_until_it_is_reopened() {
+    let _serial = FAILPOINTS.lock().unwrap_or_else(|e| e.into_inner());
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, notices) = open(dir.path(), options(backend));
+        assert_eq!(settle(&log, &notices, 10), (10, vec![]));
+        fail::cfg("log::write", "1*return(5)").unwrap();
+        fail::cfg("log::cut", "return(28)").unwrap();
+        // One call, so the failure cannot be handled between the five.
+        let records: Vec<Vec<u8>> = (0..5).map(|i| format!("append rejected {i}").into_bytes()).collect();
+        let failed = log.append_batch(records.iter().map(Vec::as_slice)).unwrap();
+        match notices.recv_timeout(Duration::from_secs(10)).expect("a notice") {
+            Notice::Failed { first, last, error, .. } => {
+                assert_eq!((first, last), (11, 15), "{backend:?}");
+                assert_eq!(error.raw_os_error(), Some(5), "{backend:?}: the appends fail with the write's error");
+            }
+            other => panic!("{backend:?}: {other:?}"),
+        }
+        fail::remove("log::write");
+        fail::remove("log::cut");
+        assert!(log.wait_durable(failed).is_err());
+        assert_eq!(log.next_lsn(), 16, "{backend:?}: the failed LSNs are not handed out again");
+        let refused = log.append(b"after the failure").expect_err("appends are refused");
+        assert!(refused.to_string().contains("reopen it"), "{backend:?}: {refused}");
+        assert!(refused.to_string().contains("No space left on device"), "{backend:?}: says why: {refused}");
+        assert_eq!(log.durable_lsn(), 10);
+        log.close().unwrap();
+        let (log, notices) = open(dir.path(), options(backend));
+        let records = all(&log);
+        assert_eq!(records.len(), 10, "{backend:?}: the durable records, intact");
+        assert_settled(&records, &format!("{backend:?}"));
+        assert_eq!(settle(&log, &notices, 3), (13, vec![]), "{backend:?}: the reopened log goes on");
     }
 }
