@@ -289,6 +289,39 @@ test('entries of a new log yield nothing, and entries yields only durable record
   await assertHolds(t, log, records)
 })
 
+// A read starts at the record it wants (through the segment's sparse index), not at the segment's
+// first record: checked here for records indexed as they were written and as recovery found them.
+test('entries over one segment of many 1 MiB reads yields every record in order, from the start or any LSN, before and after reopening', async (t) => {
+  const dir = tempDir(t)
+  const options = { segmentBytes: 8 * 1024 * KiB }
+  const log = await openLog(t, dir, options)
+  // About 6 MiB: sizes from 0 to ~3 KiB, and every 400th record larger than a read.
+  const records = []
+  for (let bytes = 0; bytes < 6 * 1024 * KiB; ) {
+    const i = records.length
+    records.push(recordData(i, i % 400 === 399 ? 1200 * KiB : (i * 7919) % 3000))
+    bytes += FRAME_BYTES + records[i].length
+  }
+  for (let i = 0; i < records.length; i += 500) await log.appendBatch(records.slice(i, i + 500))
+  t.deepEqual(segmentFiles(dir), ['00000000000000000001.log'], 'one segment')
+  const check = async (log, from, context) => {
+    let expected = from
+    for await (const entry of log.entries({ from })) {
+      if (entry.lsn !== expected || !entry.data.equals(records[expected - 1])) {
+        t.fail(`${context}: LSN ${entry.lsn} (${entry.data.toString('latin1', 0, 16)}...) where LSN ${expected} was expected`)
+        return
+      }
+      expected++
+    }
+    t.is(expected, records.length + 1, `${context}: every record from ${from}`)
+  }
+  const froms = [1, 2, 399, 400, 401, Math.floor(records.length / 2), records.length]
+  for (const from of froms) await check(log, from, 'as written')
+  await log.close()
+  const reopened = await openLog(t, dir, options)
+  for (const from of froms) await check(reopened, from, 'recovered')
+})
+
 // ---- reopen, segments and truncate --------------------------------------------------------------
 
 test('a reopened log holds every record and appends go on from the next LSN', async (t) => {

@@ -19,6 +19,8 @@
 //!   `direct`), with several batches in flight; the durable LSN moves over a contiguous prefix.
 //! - **Recovery** on open scans to the first torn or corrupt record and cuts the log there, so
 //!   no byte whose CRC failed, and nothing after a gap, is ever returned.
+//! - **Reads** start from a sparse index of record offsets per segment (built by recovery and
+//!   as batches become durable), so reading a log in chunks reads each byte about once.
 //! - **One writer per directory**, enforced with an flock'd `LOCK` file.
 //! - **Faults**: an IO error fails the affected appends (and those after them), which the
 //!   listener hears as `Notice::Failed`; the log stays readable up to its last durable record
@@ -108,6 +110,14 @@ pub(crate) struct SegmentInfo {
     pub path: PathBuf,
     /// The offset past its last durable record.
     pub end: u64,
+    /// Where some of its durable records start, for reads.
+    pub index: segment::SparseIndex,
+}
+
+impl SegmentInfo {
+    pub(crate) fn new(base_lsn: Lsn, path: PathBuf) -> SegmentInfo {
+        SegmentInfo { base_lsn, path, end: format::HEADER_BYTES, index: segment::SparseIndex::new(base_lsn) }
+    }
 }
 
 /// Appends not yet taken by the writer, and the LSN counter.
@@ -149,10 +159,24 @@ impl Shared {
         self.durable_changed.notify_all();
     }
 
-    pub(crate) fn set_segment_end(&self, base_lsn: Lsn, end: u64) {
+    /// A batch of segment `base_lsn` is durable: its records end at `end`, and `indexed` are
+    /// the index's candidates among them (`SparseIndex::candidates`).
+    pub(crate) fn batch_durable(&self, base_lsn: Lsn, end: u64, indexed: &[segment::Position]) {
         if let Some(segment) = self.segments.lock().unwrap().iter_mut().find(|segment| segment.base_lsn == base_lsn) {
             segment.end = segment.end.max(end);
+            for &record in indexed {
+                segment.index.note(record);
+            }
         }
+    }
+
+    /// Where the durable record `lsn` (or the first one after it, or the log's first) is to be
+    /// found: its segment's base LSN and path, a record boundary at or before it there, and where
+    /// that segment's durable records end.
+    fn locate(&self, lsn: Lsn) -> (Lsn, PathBuf, segment::Position, u64) {
+        let segments = self.segments.lock().unwrap();
+        let segment = &segments[segments.iter().rposition(|segment| segment.base_lsn <= lsn).unwrap_or(0)];
+        (segment.base_lsn, segment.path.clone(), segment.index.seek(lsn), segment.end)
     }
 
     /// Drops the segments after `base_lsn` (made for batches that failed).
@@ -324,26 +348,40 @@ impl Log {
         }
     }
 
-    /// The durable records from `from` on, in LSN order, until about `max_bytes` of data.
+    /// The durable records from `from` on (from the first, if `from` was truncated), in LSN
+    /// order, until about `max_bytes` of records (counted with their 16-byte frames). A read
+    /// starts near `from` (see `SparseIndex`), not at its segment's first record, so a pass over
+    /// the log in reads of any size reads each byte about once.
     pub fn read(&self, from: Lsn, max_bytes: usize) -> io::Result<Vec<(Lsn, Vec<u8>)>> {
         let durable = self.durable_lsn();
-        let segments = self.shared.segments.lock().unwrap().clone();
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        let first = segments.iter().rposition(|segment| segment.base_lsn <= from.max(1)).unwrap_or(0);
-        for segment in &segments[first..] {
-            let mut full = false;
-            segment::scan(&segment.path, segment.base_lsn, from, |lsn, data| {
+        let mut next = from.max(1);
+        let mut previous_base = None;
+        while next <= durable && bytes < max_bytes {
+            let (base, path, start, end) = self.shared.locate(next);
+            if previous_base.is_some_and(|previous| base <= previous) {
+                break; // no segment after the one just read
+            }
+            previous_base = Some(base);
+            let read = segment::read(&path, start, end, max_bytes - bytes, |lsn, data| {
                 if lsn > durable || bytes >= max_bytes {
-                    full = true;
                     return false;
                 }
-                bytes += data.len();
-                out.push((lsn, data.to_vec()));
+                if lsn >= next {
+                    bytes += format::framed_len(data.len());
+                    out.push((lsn, data.to_vec()));
+                }
                 true
-            })?;
-            if full {
-                break;
+            });
+            match read {
+                Ok(stopped) => next = next.max(stopped.lsn),
+                // Truncated while this read went on: go on from the log's new first record.
+                Err(error) if error.kind() == io::ErrorKind::NotFound && self.first_lsn() > base => {
+                    next = next.max(self.first_lsn());
+                    previous_base = None;
+                }
+                Err(error) => return Err(error),
             }
         }
         Ok(out)
@@ -415,24 +453,24 @@ fn recover(dir: &Path, options: &LogOptions) -> io::Result<(Vec<SegmentInfo>, Ls
             stale.push(path);
             continue;
         }
-        let Some(scanned) = segment::scan(&path, base, Lsn::MAX, |_, _| true)? else {
+        let Some(scanned) = segment::scan(&path, base)? else {
             cut = true;
             stale.push(path);
             continue;
         };
         if !scanned.clean {
-            segment::cut(&path, scanned.end, scanned.segment_bytes)?;
+            segment::cut(&path, scanned.end.offset, scanned.segment_bytes)?;
             cut = true;
         }
-        segments.push(SegmentInfo { base_lsn: base, path, end: scanned.end });
-        next_lsn = scanned.next_lsn;
+        segments.push(SegmentInfo { base_lsn: base, path, end: scanned.end.offset, index: scanned.index });
+        next_lsn = scanned.end.lsn;
     }
     if !stale.is_empty() {
         segment::remove(dir, &stale)?;
     }
     if segments.is_empty() {
         let path = segment::create(dir, next_lsn, options.segment_bytes)?;
-        segments.push(SegmentInfo { base_lsn: next_lsn, path, end: format::HEADER_BYTES });
+        segments.push(SegmentInfo::new(next_lsn, path));
     }
     let end = segments.last().expect("a segment").end;
     Ok((segments, next_lsn, end))

@@ -1,5 +1,6 @@
 //! Segment files: naming, creation (preallocated, tmp + rename, directory fsynced), recovery
-//! (scan to the first torn or corrupt record and cut the segment there), and reads. Synchronous
+//! (scan to the first torn or corrupt record and cut the segment there), and reads (from a
+//! record found in the segment's sparse index, not from its header). Synchronous
 //! std IO: these run at open, at a segment roll and for readers; the write path is `writer.rs`.
 //! Every IO call has a failpoint (`log::<call>`), for the fault-injection tests.
 
@@ -8,7 +9,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::format::{self, decode_record, Frame, SegmentHeader, HEADER_BYTES};
+use crate::format::{self, decode_record, Frame, SegmentHeader, FRAME_BYTES, HEADER_BYTES, MAX_RECORD_BYTES};
 
 /// Fails with the errno a failpoint was configured to return (`return(28)`), if it was.
 pub(crate) fn failpoint(name: &str) -> io::Result<()> {
@@ -114,63 +115,236 @@ pub(crate) fn remove(dir: &Path, paths: &[PathBuf]) -> io::Result<()> {
     fsync_dir(dir)
 }
 
-/// Where a segment's records end.
+/// Where a record starts: its LSN and its offset in the segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Scanned {
-    /// The offset just past the last intact record.
-    pub end: u64,
-    /// The LSN the next record must have.
-    pub next_lsn: u64,
-    /// False if the records stopped at something that was neither a record nor zeros.
-    pub clean: bool,
-    /// The size the segment was preallocated to (from its header).
-    pub segment_bytes: u64,
+pub(crate) struct Position {
+    pub lsn: u64,
+    pub offset: u64,
 }
 
-/// Reads a whole segment file into memory.
-fn read_all(path: &Path) -> io::Result<Vec<u8>> {
-    failpoint("log::read")?;
-    fs::read(path)
+/// The bytes between entries of a segment's sparse index: a read starts at most this far (and
+/// one record) before the record it wants.
+const INDEX_STRIDE_BYTES: u64 = 64 << 10;
+
+/// Where some of a segment's records start: the first record starting in each
+/// `INDEX_STRIDE_BYTES` of the file (1024 entries for a 64 MiB segment). Built by recovery's
+/// scan and, for what is written later, by the writer as batches become durable; a read seeks
+/// here instead of walking every record from the header.
+#[derive(Debug, Clone)]
+pub(crate) struct SparseIndex {
+    /// In LSN (and offset) order; the first is the segment's first record, at the header's end.
+    entries: Vec<Position>,
 }
 
-/// Reads the intact records of a segment in LSN order, from its header to the first record that
-/// is torn, corrupt or missing, calling `visit(lsn, data)` for those at or after `from` until it
-/// returns false. None if the segment's header is not intact.
-pub(crate) fn scan(path: &Path, base_lsn: u64, from: u64, mut visit: impl FnMut(u64, &[u8]) -> bool) -> io::Result<Option<Scanned>> {
-    let bytes = read_all(path)?;
-    let Some(header) = SegmentHeader::decode(&bytes).filter(|header| header.base_lsn == base_lsn) else { return Ok(None) };
-    let segment_bytes = header.segment_bytes;
-    let mut offset = HEADER_BYTES;
-    let mut lsn = base_lsn;
-    loop {
-        match decode_record(&bytes[(offset as usize).min(bytes.len())..], lsn) {
-            Frame::Record { data, framed } => {
-                if lsn >= from && !visit(lsn, data) {
-                    return Ok(Some(Scanned { end: offset + framed as u64, next_lsn: lsn + 1, clean: true, segment_bytes }));
-                }
-                offset += framed as u64;
-                lsn += 1;
+impl SparseIndex {
+    pub(crate) fn new(base_lsn: u64) -> SparseIndex {
+        SparseIndex { entries: vec![Position { lsn: base_lsn, offset: HEADER_BYTES }] }
+    }
+
+    /// Notes a durable record, if it is the first one seen to start in its stretch of the file.
+    /// Records must be noted in LSN order.
+    pub(crate) fn note(&mut self, record: Position) {
+        let last = self.entries.last().expect("an index has its first entry");
+        if record.offset / INDEX_STRIDE_BYTES > last.offset / INDEX_STRIDE_BYTES {
+            self.entries.push(record);
+        }
+    }
+
+    /// The records of a batch the index may want (the first, and the first starting in each
+    /// stretch): what `note` is given, found without holding the segments' lock.
+    pub(crate) fn candidates(first: Position, frames: &[u8]) -> Vec<Position> {
+        let mut candidates = vec![first];
+        let (mut at, mut lsn) = (format::framed_len_at(frames, 0), first.lsn + 1);
+        while at < frames.len() {
+            let offset = first.offset + at as u64;
+            if offset / INDEX_STRIDE_BYTES > candidates.last().expect("the first").offset / INDEX_STRIDE_BYTES {
+                candidates.push(Position { lsn, offset });
             }
-            frame => {
+            at += format::framed_len_at(frames, at);
+            lsn += 1;
+        }
+        candidates
+    }
+
+    /// Where to start reading for record `lsn`: the last entry at or before it.
+    pub(crate) fn seek(&self, lsn: u64) -> Position {
+        self.entries[self.entries.partition_point(|entry| entry.lsn <= lsn).saturating_sub(1)]
+    }
+}
+
+/// The most a read from a segment file asks the kernel for (unless a record needs more).
+const MAX_WINDOW_BYTES: usize = 4 << 20;
+
+/// A record read from a segment: intact (its CRC checked) and the LSN expected there.
+struct Record<'a> {
+    at: Position,
+    data: &'a [u8],
+}
+
+/// Reads a segment's records in order, from a known record boundary, through a window of the
+/// file that moves forward as it goes: nothing before the start or past the limit is read, and
+/// nothing twice but the start of a record the window cut. Nothing is returned unless its
+/// frame, LSN and CRC check out.
+struct Records {
+    file: File,
+    /// The file's bytes from `window_offset`.
+    window: Vec<u8>,
+    window_offset: u64,
+    /// How much a read of the file asks for, at least.
+    window_bytes: usize,
+    /// No byte at or past this is read: the file's size, or where the durable records end.
+    limit: u64,
+    /// Where the next record should start, and the LSN it must have.
+    next: Position,
+}
+
+impl Records {
+    fn open(path: &Path, next: Position, limit: Option<u64>, window_bytes: usize) -> io::Result<Records> {
+        failpoint("log::read_open")?;
+        let file = File::open(path)?;
+        let limit = match limit {
+            Some(limit) => limit,
+            None => file.metadata()?.len(),
+        };
+        Ok(Records { file, window: Vec::new(), window_offset: 0, window_bytes, limit, next })
+    }
+
+    /// The file's bytes at `at..at + len`, or fewer where the limit (or the file) ends first.
+    fn bytes(&mut self, at: u64, len: usize) -> io::Result<&[u8]> {
+        let end = at.saturating_add(len as u64).min(self.limit).max(at);
+        if at < self.window_offset || end > self.window_offset + self.window.len() as u64 {
+            let read_end = at.saturating_add(len.max(self.window_bytes) as u64).min(self.limit).max(at);
+            self.window.resize((read_end - at) as usize, 0);
+            let mut filled = 0;
+            while filled < self.window.len() {
+                failpoint("log::read")?;
+                match self.file.read_at(&mut self.window[filled..], at + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            self.window.truncate(filled);
+            self.window_offset = at;
+        }
+        let from = (at - self.window_offset) as usize;
+        let to = ((end - self.window_offset) as usize).min(self.window.len()).max(from);
+        Ok(&self.window[from..to])
+    }
+
+    /// Whether the bytes at `from..to` (as far as the limit) are all zeros.
+    fn zeros(&mut self, from: u64, to: u64) -> io::Result<bool> {
+        let mut at = from;
+        while at < to.min(self.limit) {
+            let chunk = self.bytes(at, (to - at).min(self.window_bytes as u64) as usize)?;
+            if chunk.is_empty() {
+                break;
+            }
+            if chunk.iter().any(|b| *b != 0) {
+                return Ok(false);
+            }
+            at += chunk.len() as u64;
+        }
+        Ok(true)
+    }
+
+    /// The framed length of the intact record `lsn` at `at`, if that is what is there.
+    fn framed_at(&mut self, at: u64, lsn: u64) -> io::Result<Option<usize>> {
+        let frame = self.bytes(at, FRAME_BYTES)?;
+        if frame.len() < FRAME_BYTES {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes(frame[0..4].try_into().expect("4 bytes")) as usize;
+        if len > MAX_RECORD_BYTES {
+            return Ok(None);
+        }
+        Ok(match decode_record(self.bytes(at, format::framed_len(len))?, lsn) {
+            Frame::Record { framed, .. } => Some(framed),
+            Frame::Zeros | Frame::Invalid => None,
+        })
+    }
+
+    /// The next record, or None where the records stop (`next` stays there).
+    fn next_record(&mut self) -> io::Result<Option<Record<'_>>> {
+        let Position { lsn, offset } = self.next;
+        let (at, framed) = match self.framed_at(offset, lsn)? {
+            Some(framed) => (offset, framed),
+            None => {
                 // Padding: zeros up to the next block boundary (fewer than a frame's bytes, at
                 // times), and the record expected at that boundary.
                 let next_block = format::align_up(offset + 1);
-                let padding = &bytes[(offset as usize).min(bytes.len())..(next_block as usize).min(bytes.len())];
-                if padding.iter().all(|b| *b == 0) && next_block < bytes.len() as u64 {
-                    if let Frame::Record { .. } = decode_record(&bytes[next_block as usize..], lsn) {
-                        offset = next_block;
-                        continue;
-                    }
+                if !self.zeros(offset, next_block)? {
+                    return Ok(None);
                 }
-                // Clean only if nothing but zeros follows: bytes past a hole (a later batch that
-                // reached the disk when an earlier one did not) must be cut, or they come back
-                // once new records fill the hole.
-                let rest = &bytes[(offset as usize).min(bytes.len())..];
-                let clean = frame == Frame::Zeros && rest.iter().all(|b| *b == 0);
-                return Ok(Some(Scanned { end: offset, next_lsn: lsn, clean, segment_bytes }));
+                match self.framed_at(next_block, lsn)? {
+                    Some(framed) => (next_block, framed),
+                    None => return Ok(None),
+                }
             }
+        };
+        self.next = Position { lsn: lsn + 1, offset: at + framed as u64 };
+        let data = &self.bytes(at, framed)?[FRAME_BYTES..];
+        Ok(Some(Record { at: Position { lsn, offset: at }, data }))
+    }
+}
+
+/// What recovery found in a segment.
+#[derive(Debug, Clone)]
+pub(crate) struct Scanned {
+    /// Just past the last intact record: where it ends, and the LSN the next record must have.
+    pub end: Position,
+    /// False if the records stopped at something that was neither a record nor zeros, or
+    /// anything but zeros follows.
+    pub clean: bool,
+    /// The size the segment was preallocated to (from its header).
+    pub segment_bytes: u64,
+    pub index: SparseIndex,
+}
+
+/// Recovery's pass over a segment: its header, then its intact records in LSN order up to the
+/// first that is torn, corrupt or missing, and whether only zeros follow. None if the header is
+/// not intact.
+pub(crate) fn scan(path: &Path, base_lsn: u64) -> io::Result<Option<Scanned>> {
+    let mut records = Records::open(path, Position { lsn: base_lsn, offset: HEADER_BYTES }, None, MAX_WINDOW_BYTES)?;
+    let header = SegmentHeader::decode(records.bytes(0, HEADER_BYTES as usize)?);
+    let Some(header) = header.filter(|header| header.base_lsn == base_lsn) else { return Ok(None) };
+    let mut index = SparseIndex::new(base_lsn);
+    while let Some(record) = records.next_record()? {
+        index.note(record.at);
+    }
+    let end = records.next;
+    // Clean only if nothing but zeros follows: bytes past a hole (a later batch that reached the
+    // disk when an earlier one did not) must be cut, or they come back once new records fill the
+    // hole.
+    let clean = records.zeros(end.offset, u64::MAX)?;
+    Ok(Some(Scanned { end, clean, segment_bytes: header.segment_bytes, index }))
+}
+
+/// Reads a segment's durable records from `start` (a record boundary: an index entry) to `end`
+/// (where its durable records end), calling `visit(lsn, data)` until it returns false; returns
+/// where it stopped (the record refused, or the end of the last one). `wanted_bytes` is about
+/// how much of the records the caller will take (it sizes the reads of the file). Every
+/// byte up to `end` was checked at recovery or written since, so a record that does not check
+/// out there means the file changed under the log: an error, never a gap or a bad record.
+pub(crate) fn read(path: &Path, start: Position, end: u64, wanted_bytes: usize, mut visit: impl FnMut(u64, &[u8]) -> bool) -> io::Result<Position> {
+    // The index entry is up to a stride before the first record wanted.
+    let window_bytes = wanted_bytes.saturating_add(INDEX_STRIDE_BYTES as usize).min(MAX_WINDOW_BYTES);
+    let mut records = Records::open(path, start, Some(end), window_bytes)?;
+    while records.next.offset < end {
+        let Some(record) = records.next_record()? else {
+            let Position { lsn, offset } = records.next;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: record {lsn} at offset {offset} is torn or corrupt, though it was durable: the file changed after the log recovered it", path.display()),
+            ));
+        };
+        let at = record.at;
+        if !visit(at.lsn, record.data) {
+            return Ok(at);
         }
     }
+    Ok(records.next)
 }
 
 /// Cuts a segment at `end`: everything after reads as zeros again (so no stale record past the

@@ -237,7 +237,7 @@ impl Writer {
         let dir = self.shared.dir.clone();
         let path = segment::create(&dir, base_lsn, self.shared.options.segment_bytes)?;
         let file = Arc::new(OwnedFd::from(segment::open_for_writing(&path, self.shared.options.direct)?));
-        self.shared.segments.lock().unwrap().push(crate::SegmentInfo { base_lsn, path: path.clone(), end: format::HEADER_BYTES });
+        self.shared.segments.lock().unwrap().push(crate::SegmentInfo::new(base_lsn, path.clone()));
         self.active = Active { base_lsn, path, file, offset: format::HEADER_BYTES };
         Ok(())
     }
@@ -407,7 +407,9 @@ impl Writer {
                 } else {
                     let batch = self.in_flight.pop_front().expect("the front exists");
                     self.front_id += 1;
-                    self.shared.set_segment_end(batch.segment_base, batch.end);
+                    let frames = &batch.bytes.as_ref().expect("a durable batch was written")[..(batch.end - batch.offset) as usize];
+                    let indexed = segment::SparseIndex::candidates(segment::Position { lsn: batch.first_lsn, offset: batch.offset }, frames);
+                    self.shared.batch_durable(batch.segment_base, batch.end, &indexed);
                     durable = Some(batch.last_lsn);
                     self.returning += batch.last_lsn + 1 - batch.first_lsn;
                     continue;

@@ -160,3 +160,89 @@ fn invalid_options_are_refused() {
     }
 }
 
+
+/// Bytes this thread has read with read(2)-like calls (`rchar` of /proc/thread-self/io): reads
+/// of a log happen on the thread that calls `Log::read`.
+fn bytes_read_by_this_thread() -> u64 {
+    let io = std::fs::read_to_string("/proc/thread-self/io").unwrap();
+    let rchar = io.lines().find_map(|line| line.strip_prefix("rchar: ")).expect("rchar in /proc/thread-self/io");
+    rchar.trim().parse().unwrap()
+}
+
+#[test]
+fn a_pass_over_a_segment_in_small_reads_reads_each_byte_about_once_and_every_record_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogOptions { segment_bytes: 8 << 20, ..options(rio::Backend::Threads) };
+    let (log, _) = open(dir.path(), options.clone());
+    // About 7 MiB in one segment, in records of many sizes (some larger than a read asks for).
+    let data = |i: u64| -> Vec<u8> {
+        let len = if i % 500 == 0 { 300_000 } else { (i * 7919 % 1500) as usize };
+        let mut data = record(i);
+        data.resize(data.len().max(len), (i % 251) as u8);
+        data
+    };
+    let mut total_bytes = 0u64;
+    let mut last = None;
+    let mut count = 0;
+    while total_bytes < 7 << 20 {
+        count += 1;
+        let record = data(count);
+        total_bytes += record.len() as u64 + 16;
+        last = Some(log.append(&record).unwrap());
+    }
+    log.wait_durable(last.unwrap()).unwrap();
+    assert_eq!(segment_files(dir.path()).len(), 1, "one segment");
+    let pass = |log: &Log, from: u64, context: &str| {
+        let before = bytes_read_by_this_thread();
+        let mut next = from;
+        loop {
+            let records = log.read(next, 128 << 10).unwrap();
+            let Some(&(last, _)) = records.last() else { break };
+            for (lsn, record) in records {
+                assert_eq!(lsn, next, "{context}: LSNs in order, without a gap");
+                assert!(record == data(lsn), "{context}: LSN {lsn} reads back as appended");
+                next += 1;
+            }
+            assert_eq!(next, last + 1);
+        }
+        assert_eq!(next, count + 1, "{context}: every record from {from}");
+        let read = bytes_read_by_this_thread() - before;
+        assert!(read < 3 * total_bytes, "{context}: a pass over {total_bytes} bytes of records read {read} bytes");
+    };
+    pass(&log, 1, "as written");
+    pass(&log, count / 3, "as written, from the middle");
+    log.close().unwrap();
+    let (log, _) = open(dir.path(), options);
+    pass(&log, 1, "recovered");
+    pass(&log, count - count / 5, "recovered, from the middle");
+}
+
+#[test]
+fn a_durable_record_that_changes_under_an_open_log_is_a_read_error_never_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = open(dir.path(), options(rio::Backend::Threads));
+    let mut last = None;
+    for i in 1..=3000 {
+        last = Some(log.append(&record(i)).unwrap());
+    }
+    log.wait_durable(last.unwrap()).unwrap();
+    assert!(segment_files(dir.path()).len() >= 2);
+    // Flip a byte of record 100's data, in the first segment, behind the log's back.
+    let first = segment_files(dir.path())[0].clone();
+    let mut bytes = std::fs::read(&first).unwrap();
+    let at = bytes.windows(11).position(|w| w == b"record 100 ").unwrap();
+    bytes[at + 3] ^= 0x20;
+    std::fs::write(&first, &bytes).unwrap();
+    let records = log.read(1, 1000).unwrap();
+    assert!(records.len() < 99 && records.iter().enumerate().all(|(i, (lsn, data))| *lsn == i as u64 + 1 && *data == record(*lsn)), "a short read before it is intact");
+    for from in [1, 99, 100] {
+        let error = log.read(from, usize::MAX).expect_err("the read reaches the changed record");
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "from {from}: {error}");
+        assert!(error.to_string().contains("record 100 at offset"), "from {from}: {error}");
+    }
+    // A read from the next segment does not pass it.
+    let second: u64 = segment_files(dir.path())[1].file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let after = log.read(second, usize::MAX).unwrap();
+    assert_eq!(after.first().map(|r| r.0), Some(second));
+    assert_eq!(after.len() as u64, 3001 - second);
+}
