@@ -55,6 +55,8 @@ export interface AddressInfo {
 
 /** Accepts kept in flight on a listening socket, so a burst of connections is taken at once. */
 const ACCEPTS_IN_FLIGHT = 16
+/** How long closing a connection waits for a send in flight (a peer that reads nothing holds it). */
+const CLOSE_GRACE_MS = 50
 /** Bytes each receive of an iteration or a Duplex asks for. */
 const RECEIVE_BYTES = 64 << 10
 const EINVAL = 22
@@ -264,7 +266,7 @@ export class Connection implements AsyncIterable<Buffer> {
    * one is in flight go after it, in call order: the bytes of two sends never interleave.
    */
   send(buffer: ArrayBufferView | string): Promise<number> {
-    if (this.#fd === -1) return Promise.reject(this.#closedError('write'))
+    if (this.#fd === -1 || this.#closing !== null) return Promise.reject(this.#closedError('write'))
     const bytes = typeof buffer === 'string' ? Buffer.from(buffer) : buffer
     const previous = this.#lastSend
     const sending =
@@ -307,12 +309,18 @@ export class Connection implements AsyncIterable<Buffer> {
     }
   }
 
-  /** Shuts the socket down (ending receives and sends in flight) and closes it. Idempotent. */
+  /**
+   * Shuts the socket down (ending receives and sends in flight) and closes it. Idempotent. A send
+   * already made gets a moment (CLOSE_GRACE_MS) to reach the kernel first, as a `net.Socket`'s
+   * write usually has by the time it is destroyed (`node:http` writes a 408 and destroys at once).
+   */
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     const fd = this.#fd
+    const sending = this.#lastSend
     this.#closing = (async () => {
       if (fd === -1) return
+      if (sending !== null) await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())])
       await this.#ring.shutdown(fd, 'both').catch(() => undefined)
       this.#fd = -1
       await closeQuietly(this.#ring, fd)
