@@ -65,42 +65,65 @@ export interface RingOptions {
 export interface Statx<T extends number | bigint = number> {
   /** Which fields the kernel filled (STATX_* bits). */
   mask: number
+  /** The device the file is on. */
   dev: T
+  /** The inode number. */
   ino: T
+  /** File type and permission bits (S_IF* | mode). */
   mode: T
+  /** Hard links. */
   nlink: T
+  /** Owner. */
   uid: T
+  /** Group. */
   gid: T
+  /** The device a device file stands for. */
   rdev: T
+  /** Size in bytes. */
   size: T
+  /** The preferred IO block size. */
   blksize: T
+  /** 512-byte blocks allocated. */
   blocks: T
   /** STATX_ATTR_* bits. */
   attributes: T
+  /** Last access, in milliseconds since the epoch. */
   atimeMs: T
+  /** Last modification of the contents. */
   mtimeMs: T
+  /** Last change of the inode. */
   ctimeMs: T
+  /** Creation (0 where the file system does not record it). */
   birthtimeMs: T
-  /** Nanoseconds since the epoch; only with `bigint: true`. */
+  /** Last access in nanoseconds since the epoch; only with `bigint: true`. */
   atimeNs?: bigint
+  /** Last modification in nanoseconds; only with `bigint: true`. */
   mtimeNs?: bigint
+  /** Last inode change in nanoseconds; only with `bigint: true`. */
   ctimeNs?: bigint
+  /** Creation in nanoseconds; only with `bigint: true`. */
   birthtimeNs?: bigint
 }
 
 /** A connection `accept` took. */
 export interface Accepted {
+  /** The new connection's socket (close-on-exec). */
   fd: number
+  /** The peer's IP address. */
   address?: string
+  /** The peer's port. */
   port?: number
+  /** 'IPv4' or 'IPv6'. */
   family?: string
 }
 
 /** A ring's counters. */
 export interface RingStats {
+  /** 'io_uring' or 'threads'. */
   backend: string
-  /** Ops submitted to the kernel (or the thread pool) and completed so far. */
+  /** Ops submitted to the kernel (or the thread pool) so far. */
   submitted: number
+  /** Ops completed so far. */
   completed: number
   /** Ops started from JS and not yet settled (queued, in the kernel, or waiting for a slot). */
   inFlight: number
@@ -321,6 +344,12 @@ export class Ring {
   #finalStats: RingStats | null = null
   #drained: (() => void) | null = null
 
+  /**
+   * Starts a ring: `entries` submission entries (the completion queue holds twice as many, the
+   * most ops in the kernel at once), on `backend` ('auto' by default, or RIO_URING_BACKEND).
+   * Throws ERR_IO_URING_UNAVAILABLE, with the cause and the fix, when 'io_uring' is forced and
+   * the kernel refuses it.
+   */
   constructor(options: RingOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
     const entries = options.entries ?? 256
@@ -722,6 +751,7 @@ export class Ring {
     }
   }
 
+  /** `await using ring = new Ring()`: closes the ring (as `close()`) when the scope ends. */
   async [asyncDispose](): Promise<void> {
     await this.#closeRing()
   }

@@ -32,19 +32,25 @@ pub const H_REFED: u32 = 2;
 /// Descriptor fields.
 #[napi]
 pub const D_OP: u32 = 0;
+/// Descriptor field: the op's slot (its staging memory and completion tag).
 #[napi]
 pub const D_SLOT: u32 = 1;
+/// Descriptor field: the file descriptor.
 #[napi]
 pub const D_FD: u32 = 2;
+/// Descriptor field: the byte count.
 #[napi]
 pub const D_LEN: u32 = 3;
 /// -1: the file's current position.
 #[napi]
 pub const D_POSITION: u32 = 4;
+/// Descriptor field: the `Ordering`.
 #[napi]
 pub const D_ORDERING: u32 = 5;
+/// Descriptor field: the op's first own argument (flags, mode, ...).
 #[napi]
 pub const D_ARG_A: u32 = 6;
+/// Descriptor field: the op's second own argument.
 #[napi]
 pub const D_ARG_B: u32 = 7;
 

@@ -327,7 +327,9 @@ impl Drop for NativeRing {
 #[napi(object)]
 #[derive(Default)]
 pub struct RingStats {
+    /// Ops submitted to the native ring so far.
     pub submitted: f64,
+    /// Ops completed so far.
     pub completed: f64,
     /// Ops in the native ring (submitted to it and not completed).
     pub in_ring: u32,
@@ -335,16 +337,22 @@ pub struct RingStats {
     pub backlog: u32,
     /// `io_uring_enter` calls (or hand-offs to the thread pool) that submitted ops.
     pub flushes: f64,
+    /// Submit-to-complete latency, for rings made with `profile`.
     pub latency: Option<LatencyStats>,
 }
 
 /// Submit-to-complete latency over all ops, in microseconds.
 #[napi(object)]
 pub struct LatencyStats {
+    /// Ops measured.
     pub count: f64,
+    /// Median.
     pub p50_us: f64,
+    /// 90th percentile.
     pub p90_us: f64,
+    /// 99th percentile.
     pub p99_us: f64,
+    /// The slowest.
     pub max_us: f64,
 }
 
