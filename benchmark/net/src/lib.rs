@@ -31,7 +31,7 @@ impl EventLoop {
         unsafe { libc::poll(&mut poll_fd, 1, timeout.as_millis() as i32) };
         self.ready.clear();
         self.ring.reap(&mut self.ready);
-        for &Ready { tag, result } in &self.ready {
+        for &Ready { tag, result, .. } in &self.ready {
             handle(&self.ring, tag, result);
         }
         Ok(())

@@ -156,6 +156,17 @@ pub enum RawOp {
     /// IORING_OP_ASYNC_CANCEL (5.5): cancels the op whose user data is `target`. Completes with 0
     /// (cancelled), -ENOENT (not found) or -EALREADY (running, cannot be stopped).
     Cancel { target: u64 },
+    /// `accept4(2)` again and again (IORING_OP_ACCEPT with IORING_ACCEPT_MULTISHOT, 5.19): one
+    /// completion per connection, each with the new fd and [`Ready::more`](crate::Ready::more) set,
+    /// until one without it (an error, or a cancel) ends the op. io_uring only (see
+    /// [`Rio::multishot`](crate::Rio::multishot)); no peer address: ask the socket for it.
+    AcceptMulti { fd: IoFd, flags: i32 },
+    /// `recv(2)` again and again into buffers the kernel takes from the ring's provided-buffer
+    /// group `buf_group` (IORING_OP_RECV with IORING_RECV_MULTISHOT, 6.0; see
+    /// [`Rio::register_buf_ring`](crate::Rio::register_buf_ring)): one completion per receipt,
+    /// naming the buffer it filled ([`Ready::buffer`](crate::Ready::buffer)), until one without
+    /// `more` ends the op: the end of the stream (0), an error, no free buffer (-ENOBUFS), a cancel.
+    RecvMulti { fd: IoFd, buf_group: u16, flags: i32 },
 }
 
 impl RawOp {
@@ -177,7 +188,9 @@ impl RawOp {
             | RawOp::Recv { fd, .. }
             | RawOp::SendMsg { fd, .. }
             | RawOp::RecvMsg { fd, .. }
-            | RawOp::Shutdown { fd, .. } => Some(fd),
+            | RawOp::Shutdown { fd, .. }
+            | RawOp::AcceptMulti { fd, .. }
+            | RawOp::RecvMulti { fd, .. } => Some(fd),
             _ => None,
         }
     }
@@ -250,11 +263,13 @@ pub enum OpKind {
     Shutdown,
     Timeout,
     Cancel,
+    AcceptMulti,
+    RecvMulti,
 }
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 26] = [
+    pub const ALL: [OpKind; 28] = [
         OpKind::Nop,
         OpKind::Read,
         OpKind::Write,
@@ -281,6 +296,8 @@ impl OpKind {
         OpKind::Shutdown,
         OpKind::Timeout,
         OpKind::Cancel,
+        OpKind::AcceptMulti,
+        OpKind::RecvMulti,
     ];
 }
 
@@ -314,6 +331,8 @@ impl RawOp {
             RawOp::Shutdown { .. } => OpKind::Shutdown,
             RawOp::Timeout { .. } => OpKind::Timeout,
             RawOp::Cancel { .. } => OpKind::Cancel,
+            RawOp::AcceptMulti { .. } => OpKind::AcceptMulti,
+            RawOp::RecvMulti { .. } => OpKind::RecvMulti,
         }
     }
 

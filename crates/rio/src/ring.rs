@@ -38,6 +38,25 @@ pub struct Ready {
     pub tag: u64,
     /// What the CQE's `res` field holds.
     pub result: i32,
+    /// What the CQE's `flags` field holds (IORING_CQE_F_*; 0 on the threads backend).
+    pub flags: u32,
+}
+
+impl Ready {
+    /// A completion of a single-shot op (no flags).
+    pub fn new(tag: u64, result: i32) -> Ready {
+        Ready { tag, result, flags: 0 }
+    }
+
+    /// A multishot op goes on after this completion (IORING_CQE_F_MORE): its memory stays in use.
+    pub fn more(&self) -> bool {
+        io_uring::cqueue::more(self.flags)
+    }
+
+    /// The provided buffer this completion's data is in (IORING_CQE_F_BUFFER), if any.
+    pub fn buffer(&self) -> Option<u16> {
+        io_uring::cqueue::buffer_select(self.flags)
+    }
 }
 
 /// Counters of a ring's life so far.
@@ -216,6 +235,31 @@ impl Rio {
     /// The most ops the engine holds at once; more wait in the backlog.
     pub fn capacity(&self) -> usize {
         self.inner.capacity
+    }
+
+    /// Whether multishot ops ([`RawOp::AcceptMulti`], [`RawOp::RecvMulti`]) and provided buffer
+    /// rings work here: the io_uring backend on Linux 6.0 or later.
+    pub fn multishot(&self) -> bool {
+        self.inner.engine.uring().is_some_and(|uring| uring.has_multishot)
+    }
+
+    /// Registers a ring of provided buffers as group `group`, for [`RawOp::RecvMulti`]:
+    /// `ring_addr` points at `entries` (a power of two) `io_uring_buf` entries of 16 bytes,
+    /// page-aligned; the caller fills the entries and publishes them by advancing the tail (the
+    /// `u16` at byte 14 of the ring) with a release store, and gives each buffer back the same way
+    /// once it has taken the data a completion named.
+    ///
+    /// # Safety
+    /// The ring memory and every buffer its entries ever name must stay valid, and not be read or
+    /// written by anyone else while the kernel owns them (from their publication to the completion
+    /// naming them), until the ring is dropped.
+    pub unsafe fn register_buf_ring(&self, ring_addr: *mut u8, entries: u16, group: u16) -> io::Result<()> {
+        let _state = self.inner.lock();
+        match self.inner.engine.uring() {
+            // SAFETY: forwarded from this function's contract.
+            Some(uring) if uring.has_multishot => unsafe { uring.register_buf_ring(ring_addr, entries, group) },
+            _ => Err(io::Error::new(io::ErrorKind::Unsupported, "provided buffer rings need the io_uring backend on Linux 6.0 or later")),
+        }
     }
 
     /// Hands every submitted op to the engine: one `io_uring_enter` on io_uring. Ops are also
@@ -426,13 +470,13 @@ impl Inner {
             if broken || queued.cancelled {
                 // A cancelled op fails like any op: with `Link` the rest of its chain fails too.
                 broken |= queued.ordering == Ordering::Link;
-                Self::complete_locked(state, queued.user_data, -libc::ECANCELED, wakers);
+                Self::complete_locked(state, queued.user_data, -libc::ECANCELED, 0, wakers);
                 continue;
             }
             if let Some((op, user_data, ordering)) = last_pushed.take() {
                 if let Err(error) = self.engine.push(&op, user_data, ordering) {
                     // The op left the backlog: it must complete (failed), not vanish.
-                    Self::complete_locked(state, user_data, -error.raw_os_error().unwrap_or(libc::EIO), wakers);
+                    Self::complete_locked(state, user_data, -error.raw_os_error().unwrap_or(libc::EIO), 0, wakers);
                     broken = true;
                     continue;
                 }
@@ -445,7 +489,7 @@ impl Inner {
             let ordering = if ordering.links() { Ordering::None } else { ordering };
             match self.engine.push(&op, user_data, ordering) {
                 Ok(()) => state.in_engine += 1,
-                Err(error) => Self::complete_locked(state, user_data, -error.raw_os_error().unwrap_or(libc::EIO), wakers),
+                Err(error) => Self::complete_locked(state, user_data, -error.raw_os_error().unwrap_or(libc::EIO), 0, wakers),
             }
             state.unflushed = true;
         }
@@ -520,10 +564,15 @@ impl Inner {
     fn reap_locked(&self, state: &mut State, wakers: &mut Vec<Waker>) {
         let mut reaped = 0;
         let may_enter = self.may_enter();
-        let overflow_left = self.engine.drain(may_enter, &mut |user_data, result| {
+        let overflow_left = self.engine.drain(may_enter, &mut |user_data, result, flags| {
+            if io_uring::cqueue::more(flags) {
+                // A multishot op goes on: report this completion, keep the op in flight.
+                Self::report_more(state, user_data, result, flags);
+                return;
+            }
             reaped += 1;
             if user_data != INTERNAL_USER_DATA {
-                Self::complete_locked(state, user_data, result, wakers);
+                Self::complete_locked(state, user_data, result, flags, wakers);
             }
         });
         state.in_engine -= reaped;
@@ -540,7 +589,17 @@ impl Inner {
         }
     }
 
-    fn complete_locked(state: &mut State, user_data: u64, result: i32, wakers: &mut Vec<Waker>) {
+    /// A completion of a multishot op that goes on: only raw ops can be multishot, so it goes to
+    /// the ready list.
+    fn report_more(state: &mut State, user_data: u64, result: i32, flags: u32) {
+        if let Some(slot) = state.in_flight.get_mut(user_data) {
+            if let Sink::External { tag } = slot.sink {
+                state.ready.push(Ready { tag, result, flags });
+            }
+        }
+    }
+
+    fn complete_locked(state: &mut State, user_data: u64, result: i32, flags: u32, wakers: &mut Vec<Waker>) {
         let Some(slot) = state.in_flight.complete(user_data, result) else { return };
         let kind = slot.kind;
         let started = slot.started;
@@ -554,7 +613,7 @@ impl Inner {
         };
         if let Some(tag) = tag {
             state.in_flight.remove(user_data);
-            state.ready.push(Ready { tag, result });
+            state.ready.push(Ready { tag, result, flags });
         }
         if let Some(scope) = scope {
             state.scopes[scope] -= 1;
@@ -588,7 +647,7 @@ impl Inner {
             let mut wakers = Vec::new();
             let removed: Vec<Queued> = state.backlog.drain(position..position + failed).collect();
             for queued in removed {
-                Self::complete_locked(state, queued.user_data, -libc::ECANCELED, &mut wakers);
+                Self::complete_locked(state, queued.user_data, -libc::ECANCELED, 0, &mut wakers);
             }
             self.reaped.notify_all();
             wakers.into_iter().for_each(Waker::wake);
@@ -606,7 +665,7 @@ impl Inner {
     fn cancel_all_locked(&self, state: &mut State) -> io::Result<()> {
         let mut wakers = Vec::new();
         for queued in std::mem::take(&mut state.backlog) {
-            Self::complete_locked(state, queued.user_data, -libc::ECANCELED, &mut wakers);
+            Self::complete_locked(state, queued.user_data, -libc::ECANCELED, 0, &mut wakers);
         }
         state.open_chain = 0;
         wakers.into_iter().for_each(Waker::wake);

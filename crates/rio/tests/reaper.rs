@@ -60,7 +60,7 @@ fn external_reaper_gets_raw_completions_through_the_eventfd() {
         }
         ring.submit_all().expect("submit_all");
         let ready = reap_until(ring, 2);
-        assert_eq!(ready, [Ready { tag: 7, result: data.len() as i32 }, Ready { tag: 8, result: 0 }]);
+        assert_eq!(ready, [Ready::new(7, data.len() as i32), Ready::new(8, 0)]);
         assert_eq!(contents(&file), data);
 
         let mut more = Vec::new();
@@ -81,7 +81,7 @@ fn raw_errors_arrive_as_negative_errno() {
         // panic waited for by `_guard`.
         unsafe { ring.submit_raw(write, Ordering::None, 1) }.expect("submit_raw");
         ring.submit_all().expect("submit_all");
-        assert_eq!(reap_until(ring, 1), [Ready { tag: 1, result: -libc::EBADF }]);
+        assert_eq!(reap_until(ring, 1), [Ready::new(1, -libc::EBADF)]);
     });
 }
 
@@ -98,7 +98,7 @@ fn raw_cancel_op_stops_its_target() {
         // SAFETY: a cancel op points at no memory.
         unsafe { ring.submit_raw(RawOp::Cancel { target: user_data }, Ordering::None, 2) }.expect("submit_raw cancel");
         ring.submit_all().expect("submit_all");
-        assert_eq!(reap_until(ring, 2), [Ready { tag: 1, result: -libc::ECANCELED }, Ready { tag: 2, result: 0 }]);
+        assert_eq!(reap_until(ring, 2), [Ready::new(1, -libc::ECANCELED), Ready::new(2, 0)]);
     });
 }
 
@@ -109,7 +109,7 @@ fn blocking_waits_work_without_a_reaper_and_keep_raw_completions_for_reap() {
         unsafe { ring.submit_raw(RawOp::Nop, Ordering::None, 42) }.expect("submit_raw");
         // This wait reaps for itself, and may reap the raw nop's completion on the way.
         ring.timeout(Duration::from_millis(20)).wait().expect("a blocking wait reaps for itself");
-        assert_eq!(reap_until(ring, 1), [Ready { tag: 42, result: 0 }]);
+        assert_eq!(reap_until(ring, 1), [Ready::new(42, 0)]);
     });
 }
 

@@ -66,14 +66,14 @@ impl Engine {
         }
     }
 
-    /// Calls `complete(user_data, result)` for every completion that has arrived. When the kernel
-    /// held completions back (its queue overflowed), an `io_uring_enter` brings them, if
+    /// Calls `complete(user_data, result, flags)` for every completion that has arrived. When the
+    /// kernel held completions back (its queue overflowed), an `io_uring_enter` brings them, if
     /// `may_enter`; returns whether some are still held back.
-    pub fn drain(&self, may_enter: bool, complete: &mut dyn FnMut(u64, i32)) -> bool {
+    pub fn drain(&self, may_enter: bool, complete: &mut dyn FnMut(u64, i32, u32)) -> bool {
         match self {
             Engine::Uring(engine) => engine.drain(may_enter, complete),
             Engine::Threads(engine) => {
-                engine.drain(complete);
+                engine.drain(&mut |user_data, result| complete(user_data, result, 0));
                 false
             }
         }

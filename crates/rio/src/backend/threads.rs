@@ -439,6 +439,8 @@ impl Pool {
                 RawOp::Shutdown { fd, how } => cvt(libc::shutdown(fd.raw, how)),
                 RawOp::Timeout { nanos, .. } => timeout(nanos, cx),
                 RawOp::Cancel { target } => self.cancel(target),
+                // Multishot ops are io_uring's; callers check `Rio::multishot` first.
+                RawOp::AcceptMulti { .. } | RawOp::RecvMulti { .. } => -libc::EINVAL,
             }
         }
     }

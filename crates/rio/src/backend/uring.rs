@@ -21,6 +21,9 @@ pub(crate) struct UringEngine {
     /// Whether the kernel takes IORING_TIMEOUT_ETIME_SUCCESS (5.16), which lets an expired timer
     /// count as a success in a link chain; before it, the flag fails every timeout with EINVAL.
     has_etime_success: bool,
+    /// Whether the kernel has multishot accept (5.19), provided buffer rings (5.19) and multishot
+    /// recv (6.0).
+    pub has_multishot: bool,
     /// Results of ops run inline, by user data, waiting for their NOP's completion.
     inline_results: std::sync::Mutex<std::collections::HashMap<u64, i32>>,
 }
@@ -77,7 +80,8 @@ impl UringEngine {
         ring.submitter().register_eventfd(eventfd)?;
         let has_ftruncate = kernel_ops.is_supported(opcode::Ftruncate::CODE);
         let has_etime_success = kernel_at_least(5, 16);
-        Ok(UringEngine { ring, has_ftruncate, has_etime_success, inline_results: Default::default() })
+        let has_multishot = kernel_at_least(6, 0);
+        Ok(UringEngine { ring, has_ftruncate, has_etime_success, has_multishot, inline_results: Default::default() })
     }
 
     /// The most completions the kernel's queue holds: the in-flight limit.
@@ -145,7 +149,7 @@ impl UringEngine {
         }
     }
 
-    pub fn drain(&self, may_enter: bool, complete: &mut dyn FnMut(u64, i32)) -> bool {
+    pub fn drain(&self, may_enter: bool, complete: &mut dyn FnMut(u64, i32, u32)) -> bool {
         let mut entered = false;
         loop {
             let mut drained = 0;
@@ -163,7 +167,7 @@ impl UringEngine {
                             true => cqe.result(),
                             false => self.inline_results.lock().unwrap().remove(&cqe.user_data()).unwrap_or(cqe.result()),
                         };
-                        complete(cqe.user_data(), result);
+                        complete(cqe.user_data(), result, cqe.flags());
                     }
                 }
             }
@@ -206,6 +210,16 @@ impl UringEngine {
         // ETIME (the timeout passed) and EINTR are the expected ways out; anything else is retried
         // by the caller's loop.
         let _ = self.ring.submitter().submit_with_args(1, &args);
+    }
+
+    /// Registers a provided-buffer ring of `entries` entries at `ring_addr` as group `group`.
+    ///
+    /// # Safety
+    /// The ring memory (`entries` × 16 bytes, page-aligned) and every buffer its entries name must
+    /// stay valid until the ring is dropped: the kernel writes received data into those buffers.
+    pub unsafe fn register_buf_ring(&self, ring_addr: *mut u8, entries: u16, group: u16) -> io::Result<()> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.ring.submitter().register_buf_ring_with_flags(ring_addr as u64, entries, group, 0) }
     }
 
     pub fn register_files_sparse(&self, count: u32) -> io::Result<()> {
@@ -342,5 +356,7 @@ fn to_sqe(op: &RawOp, timeout_flags: types::TimeoutFlags) -> squeue::Entry {
         // An expired timer is its success: with ETIME_SUCCESS (5.16) it does not break a link chain.
         RawOp::Timeout { duration, .. } => opcode::Timeout::new(duration).flags(timeout_flags).build(),
         RawOp::Cancel { target } => opcode::AsyncCancel::new(target).build(),
+        RawOp::AcceptMulti { fd, flags } => on!(fd, |t| opcode::AcceptMulti::new(t).flags(flags).build()),
+        RawOp::RecvMulti { fd, buf_group, flags } => on!(fd, |t| opcode::RecvMulti::new(t, buf_group).flags(flags).build()),
     }
 }
