@@ -297,7 +297,7 @@ impl Writer {
         self.ready.clear();
         self.ring.reap(&mut self.ready);
         let ready = std::mem::take(&mut self.ready);
-        for &Ready { tag, result } in &ready {
+        for &Ready { tag, result, .. } in &ready {
             self.complete(tag >> 1, tag & 1, result);
         }
         self.ready = ready;
