@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Log } from 'rio-uring/log'
+import * as native from '../native/index.js'
 import { runProcess, tempDir } from './support.mjs'
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
@@ -113,6 +114,54 @@ async function appendEach(log, records) {
   for (const record of records) lsns.push(await log.append(record))
   return lsns
 }
+
+// ---- faults -------------------------------------------------------------------------------------
+
+// rio-log's failpoints are process-wide: these tests are serial, so that they run before (and
+// never beside) the others of this file, which run in this process too.
+test.serial('an append whose write fails with EIO rejects with code EIO, the log stays readable up to its last durable record, and goes on', async (t) => {
+  const dir = tempDir(t)
+  const log = await openLog(t, dir)
+  const records = Array.from({ length: 20 }, (_, i) => recordData(i))
+  t.deepEqual(await appendEach(log, records), records.map((_, i) => i + 1))
+  native.setLogFailpoint('log::write', '1*return(5)')
+  let failed
+  try {
+    // Both in one tick: the first batch fails, and the append after it with it.
+    failed = await Promise.allSettled([log.append('written into EIO'), log.append('queued behind it')])
+  } finally {
+    native.setLogFailpoint('log::write', '')
+  }
+  for (const { status, reason } of failed) {
+    t.is(status, 'rejected')
+    t.is(reason.code, 'EIO', String(reason))
+    t.is(reason.errno, -5)
+    t.is(reason.syscall, 'append')
+    t.is(reason.path, dir)
+  }
+  t.is(log.durableLsn, 20)
+  await assertHolds(t, log, records)
+  // The failed LSNs go to the next appends.
+  t.is(await log.append('after the fault'), 21)
+  await log.close()
+  const reopened = await openLog(t, dir)
+  await assertHolds(t, reopened, [...records, Buffer.from('after the fault')])
+})
+
+test.serial('a read of the log whose IO fails rejects with code EIO, and the next one reads every record', async (t) => {
+  const log = await openLog(t, tempDir(t))
+  const records = Array.from({ length: 20 }, (_, i) => recordData(i))
+  await log.appendBatch(records)
+  native.setLogFailpoint('log::read', 'return(5)')
+  try {
+    const error = await t.throwsAsync(entriesOf(log), { code: 'EIO' })
+    t.is(error.syscall, 'read')
+  } finally {
+    native.setLogFailpoint('log::read', '')
+  }
+  await assertHolds(t, log, records)
+  t.throws(() => native.setLogFailpoint('log::no_such_call', 'return'), { message: /has no failpoint "log::no_such_call"/ })
+})
 
 // ---- appends --------------------------------------------------------------------------------------
 

@@ -24,15 +24,18 @@
 //! - **One writer per directory**, enforced with an flock'd `LOCK` file.
 //! - **Faults**: an IO error fails the affected appends (and those after them), which the
 //!   listener hears as `Notice::Failed`; the log stays readable up to its last durable record
-//!   and goes on from there. Every IO call has a failpoint (the `failpoints` feature).
+//!   and goes on from there. Every IO call has a failpoint of its own ([`failpoints`]), and an
+//!   error from one says what the log was doing ([`os_error`] finds the errno behind it).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod failpoints;
 mod format;
 mod segment;
 mod writer;
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -209,25 +212,74 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
+/// An IO error, with what the log was doing when it happened.
+#[derive(Debug)]
+pub(crate) struct Doing {
+    doing: String,
+    error: io::Error,
+}
+
+impl Doing {
+    /// `error`, of the same kind, saying `"{doing}: {error}"`.
+    pub(crate) fn wrap(doing: String, error: io::Error) -> io::Error {
+        io::Error::new(error.kind(), Doing { doing, error })
+    }
+}
+
+impl fmt::Display for Doing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.doing, self.error)
+    }
+}
+
+impl std::error::Error for Doing {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// The OS error (errno) behind an error of the log, if there is one. The log's IO errors say
+/// what it was doing, which hides the errno from `raw_os_error`.
+pub fn os_error(error: &io::Error) -> Option<i32> {
+    error.raw_os_error().or_else(|| error.get_ref()?.downcast_ref::<Doing>().and_then(|doing| os_error(&doing.error)))
+}
+
 /// Takes the directory's lock, or says who (which pid) holds it.
 fn lock(dir: &Path) -> io::Result<File> {
     let path = dir.join("LOCK");
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-    // SAFETY: flock takes a descriptor and flags; no memory is involved.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let error = io::Error::last_os_error();
-        let holder = std::fs::read_to_string(&path).unwrap_or_default();
-        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("the log in {} is open in another writer (pid {}): a log has one writer at a time; close it there first", dir.display(), holder.trim()),
-            ));
+    let mut file = failpoints::call(
+        "log::lock_open",
+        || OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path),
+        || format!("opening {}", path.display()),
+    )?;
+    let flocked = failpoints::call(
+        "log::lock_flock",
+        || {
+            // SAFETY: flock takes a descriptor and flags; no memory is involved.
+            match unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } {
+                0 => Ok(()),
+                _ => Err(io::Error::last_os_error()),
+            }
+        },
+        || format!("locking {}", path.display()),
+    );
+    if let Err(error) = flocked {
+        if os_error(&error) != Some(libc::EWOULDBLOCK) {
+            return Err(error);
         }
-        return Err(error);
+        let holder = failpoints::call("log::lock_holder", || std::fs::read_to_string(&path), String::new).unwrap_or_default();
+        let holder = match holder.trim() {
+            "" => String::new(),
+            pid => format!(" (pid {pid})"),
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("the log in {} is open in another writer{holder}: a log has one writer at a time; close it there first", dir.display()),
+        ));
     }
     use std::io::Write as _;
-    file.set_len(0)?;
-    write!(file, "{}", std::process::id())?;
+    failpoints::call("log::lock_truncate", || file.set_len(0), || format!("emptying {}", path.display()))?;
+    failpoints::call("log::lock_write", || write!(file, "{}", std::process::id()), || format!("writing this pid to {}", path.display()))?;
     Ok(file)
 }
 
@@ -242,17 +294,23 @@ impl Log {
         if options.pipeline == 0 {
             return Err(invalid("pipeline must be at least 1".into()));
         }
-        std::fs::create_dir_all(dir)?;
+        failpoints::call("log::create_dir", || std::fs::create_dir_all(dir), || format!("creating the log's directory {}", dir.display()))?;
         let lock = lock(dir)?;
         let (segments, next_lsn, end) = recover(dir, &options)?;
         let active = segments.last().expect("recovery leaves a segment").clone();
-        // SAFETY: eventfd(2) with valid flags returns a new descriptor or -1, checked below.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` was just returned by eventfd(2) and nothing else owns it.
-        let wake = unsafe { OwnedFd::from_raw_fd(raw) };
+        let wake = failpoints::call(
+            "log::eventfd",
+            || {
+                // SAFETY: eventfd(2) with valid flags returns a new descriptor or -1, checked below.
+                let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+                if raw < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: `raw` was just returned by eventfd(2) and nothing else owns it.
+                Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+            },
+            || "making the writer's wake-up eventfd".into(),
+        )?;
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             options: options.clone(),
@@ -406,10 +464,17 @@ impl Log {
         let mut segments = self.shared.segments.lock().unwrap();
         // A segment can go when the next one starts at or before `before`.
         let removable = segments.windows(2).take_while(|pair| pair[1].base_lsn <= before).count();
-        let paths: Vec<PathBuf> = segments[..removable].iter().map(|segment| segment.path.clone()).collect();
-        segment::remove(&self.shared.dir, &paths)?;
-        segments.drain(..removable);
-        Ok(removable)
+        // Oldest first, each out of the list once it is gone: a failure leaves the log whole
+        // from the first segment still there (a crash, too: recovery starts at the first file).
+        let mut removed = 0;
+        let result = segments[..removable].iter().try_for_each(|segment| {
+            segment::remove_file(&segment.path)?;
+            removed += 1;
+            Ok(())
+        });
+        segments.drain(..removed);
+        result.and_then(|()| if removed > 0 { segment::sync_dir(&self.shared.dir) } else { Ok(()) })?;
+        Ok(removed)
     }
 
     /// The LSN of the first record still in the log (after truncations).

@@ -2,22 +2,16 @@
 //! (scan to the first torn or corrupt record and cut the segment there), and reads (from a
 //! record found in the segment's sparse index, not from its header). Synchronous
 //! std IO: these run at open, at a segment roll and for readers; the write path is `writer.rs`.
-//! Every IO call has a failpoint (`log::<call>`), for the fault-injection tests.
+//! Every IO call goes through `failpoints::call`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::failpoints;
 use crate::format::{self, decode_record, Frame, SegmentHeader, FRAME_BYTES, HEADER_BYTES, MAX_RECORD_BYTES};
-
-/// Fails with the errno a failpoint was configured to return (`return(28)`), if it was.
-pub(crate) fn failpoint(name: &str) -> io::Result<()> {
-    match fail::eval(name, |errno| errno.and_then(|errno| errno.parse::<i32>().ok()).unwrap_or(libc::EIO)) {
-        Some(errno) => Err(io::Error::from_raw_os_error(errno)),
-        None => Ok(()),
-    }
-}
 
 pub(crate) fn segment_path(dir: &Path, base_lsn: u64) -> PathBuf {
     dir.join(format!("{base_lsn:020}.log"))
@@ -25,13 +19,12 @@ pub(crate) fn segment_path(dir: &Path, base_lsn: u64) -> PathBuf {
 
 /// The segments in `dir`, by base LSN; stray temporary files from an interrupted roll removed.
 pub(crate) fn list(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
-    failpoint("log::list")?;
+    let listing = || -> io::Result<Vec<PathBuf>> { fs::read_dir(dir)?.map(|entry| Ok(entry?.path())).collect() };
     let mut segments = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
+    for path in failpoints::call("log::list", listing, || format!("listing the log's directory {}", dir.display()))? {
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
         if name.ends_with(".log.tmp") {
-            fs::remove_file(&path)?;
+            failpoints::call("log::tmp_remove", || fs::remove_file(&path), || format!("removing {}, left by an interrupted roll", path.display()))?;
         } else if let Some(base) = name.strip_suffix(".log").and_then(|base| base.parse::<u64>().ok()) {
             segments.push((base, path));
         }
@@ -40,20 +33,20 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(segments)
 }
 
-fn fsync_dir(dir: &Path) -> io::Result<()> {
-    failpoint("log::fsync_dir")?;
-    File::open(dir)?.sync_all()
+/// Syncs the directory, so that segments made or removed there stay so.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    let opened = failpoints::call("log::dir_open", || File::open(dir), || format!("opening the log's directory {} to sync it", dir.display()))?;
+    failpoints::call("log::dir_sync", || opened.sync_all(), || format!("syncing the log's directory {}", dir.display()))
 }
 
 /// Opens a segment for the writer: O_DIRECT | O_DSYNC when `direct`.
 pub(crate) fn open_for_writing(path: &Path, direct: bool) -> io::Result<File> {
-    failpoint("log::open")?;
     let mut options = OpenOptions::new();
     options.read(true).write(true);
     if direct {
         options.custom_flags(libc::O_DIRECT | libc::O_DSYNC);
     }
-    options.open(path)
+    failpoints::call("log::segment_open", || options.open(path), || format!("opening segment {} to write it", path.display()))
 }
 
 /// Creates segment `base_lsn`: zeros written out to `segment_bytes`, header written and synced
@@ -66,53 +59,45 @@ pub(crate) fn open_for_writing(path: &Path, direct: bool) -> io::Result<File> {
 pub(crate) fn create(dir: &Path, base_lsn: u64, segment_bytes: u64) -> io::Result<PathBuf> {
     let path = segment_path(dir, base_lsn);
     let tmp = path.with_extension("log.tmp");
-    failpoint("log::create")?;
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
+    let file = failpoints::call(
+        "log::segment_create",
+        || OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp),
+        || format!("creating segment {}", tmp.display()),
+    )?;
     let written = (|| {
-        failpoint("log::fallocate")?;
         let zeros = vec![0u8; ZERO_CHUNK_BYTES.min(segment_bytes as usize)];
         let mut at = 0;
         while at < segment_bytes {
             let len = zeros.len().min((segment_bytes - at) as usize);
-            file.write_all_at(&zeros[..len], at)?;
+            failpoints::call("log::segment_zero", || file.write_all_at(&zeros[..len], at), || format!("writing zeros to the new segment {}", tmp.display()))?;
             at += len as u64;
         }
-        failpoint("log::write_header")?;
-        file.write_all_at(&SegmentHeader { base_lsn, segment_bytes }.encode(), 0)?;
-        failpoint("log::fdatasync")?;
-        file.sync_all()
+        let header = SegmentHeader { base_lsn, segment_bytes }.encode();
+        failpoints::call("log::segment_header", || file.write_all_at(&header, 0), || format!("writing the header of the new segment {}", tmp.display()))?;
+        failpoints::call("log::segment_sync", || file.sync_all(), || format!("syncing the new segment {}", tmp.display()))
     })();
     if let Err(error) = written {
-        drop(fs::remove_file(&tmp));
+        // Best effort: the next open removes what is left.
+        drop(failpoints::call("log::segment_tmp_cleanup", || fs::remove_file(&tmp), String::new));
         return Err(error);
     }
-    failpoint("log::rename")?;
-    fs::rename(&tmp, &path)?;
-    fsync_dir(dir)?;
+    failpoints::call("log::segment_rename", || fs::rename(&tmp, &path), || format!("renaming the new segment {} into place", tmp.display()))?;
+    sync_dir(dir)?;
     Ok(path)
 }
 
 /// Bytes of zeros written per call when a segment is made.
 const ZERO_CHUNK_BYTES: usize = 1 << 20;
 
-trait RawFdChecked {
-    fn as_raw_fd_checked(&self) -> i32;
+/// Unlinks a segment file (without syncing the directory).
+pub(crate) fn remove_file(path: &Path) -> io::Result<()> {
+    failpoints::call("log::segment_remove", || fs::remove_file(path), || format!("removing segment {}", path.display()))
 }
 
-impl RawFdChecked for File {
-    fn as_raw_fd_checked(&self) -> i32 {
-        use std::os::fd::AsRawFd;
-        self.as_raw_fd()
-    }
-}
-
-/// Removes segment files (whole segments below a truncation point) and syncs the directory.
+/// Removes segment files and syncs the directory.
 pub(crate) fn remove(dir: &Path, paths: &[PathBuf]) -> io::Result<()> {
-    for path in paths {
-        failpoint("log::remove")?;
-        fs::remove_file(path)?;
-    }
-    fsync_dir(dir)
+    paths.iter().try_for_each(|path| remove_file(path))?;
+    sync_dir(dir)
 }
 
 /// Where a record starts: its LSN and its offset in the segment.
@@ -186,6 +171,7 @@ struct Record<'a> {
 /// nothing twice but the start of a record the window cut. Nothing is returned unless its
 /// frame, LSN and CRC check out.
 struct Records {
+    path: PathBuf,
     file: File,
     /// The file's bytes from `window_offset`.
     window: Vec<u8>,
@@ -200,13 +186,12 @@ struct Records {
 
 impl Records {
     fn open(path: &Path, next: Position, limit: Option<u64>, window_bytes: usize) -> io::Result<Records> {
-        failpoint("log::read_open")?;
-        let file = File::open(path)?;
+        let file = failpoints::call("log::read_open", || File::open(path), || format!("opening segment {} to read it", path.display()))?;
         let limit = match limit {
             Some(limit) => limit,
-            None => file.metadata()?.len(),
+            None => failpoints::call("log::read_stat", || file.metadata(), || format!("reading the size of segment {}", path.display()))?.len(),
         };
-        Ok(Records { file, window: Vec::new(), window_offset: 0, window_bytes, limit, next })
+        Ok(Records { path: path.to_path_buf(), file, window: Vec::new(), window_offset: 0, window_bytes, limit, next })
     }
 
     /// The file's bytes at `at..at + len`, or fewer where the limit (or the file) ends first.
@@ -217,8 +202,13 @@ impl Records {
             self.window.resize((read_end - at) as usize, 0);
             let mut filled = 0;
             while filled < self.window.len() {
-                failpoint("log::read")?;
-                match self.file.read_at(&mut self.window[filled..], at + filled as u64) {
+                let offset = at + filled as u64;
+                let read = failpoints::call(
+                    "log::read",
+                    || self.file.read_at(&mut self.window[filled..], offset),
+                    || format!("reading segment {} at offset {offset}", self.path.display()),
+                );
+                match read {
                     Ok(0) => break,
                     Ok(n) => filled += n,
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -350,14 +340,18 @@ pub(crate) fn read(path: &Path, start: Position, end: u64, wanted_bytes: usize, 
 /// Cuts a segment at `end`: everything after reads as zeros again (so no stale record past the
 /// cut can ever be read back), the size stays preallocated, and the cut is synced.
 pub(crate) fn cut(path: &Path, end: u64, segment_bytes: u64) -> io::Result<()> {
-    failpoint("log::cut")?;
-    let file = OpenOptions::new().write(true).open(path)?;
-    file.set_len(end)?;
+    let doing = |what: &str| format!("{what} segment {} (cutting it at offset {end})", path.display());
+    let file = failpoints::call("log::cut_open", || OpenOptions::new().write(true).open(path), || doing("opening"))?;
+    failpoints::call("log::cut_truncate", || file.set_len(end), || doing("truncating"))?;
     if segment_bytes > end {
-        // SAFETY: fallocate takes a descriptor and a range; no memory is involved.
-        if unsafe { libc::fallocate(file.as_raw_fd_checked(), 0, end as i64, (segment_bytes - end) as i64) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let preallocate = || {
+            // SAFETY: fallocate takes a descriptor and a range; no memory is involved.
+            match unsafe { libc::fallocate(file.as_raw_fd(), 0, end as i64, (segment_bytes - end) as i64) } {
+                0 => Ok(()),
+                _ => Err(io::Error::last_os_error()),
+            }
+        };
+        failpoints::call("log::cut_fallocate", preallocate, || doing("preallocating"))?;
     }
-    file.sync_all()
+    failpoints::call("log::cut_sync", || file.sync_all(), || doing("syncing"))
 }

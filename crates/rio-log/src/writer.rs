@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use rio::{AlignedBuf, Config, IoFd, Ordering, RawOp, Ready, Reaper, Rio};
 
+use crate::failpoints;
 use crate::format::{self, BLOCK_BYTES};
 use crate::segment;
-use crate::{Notice, Shared};
+use crate::{Doing, Notice, Shared};
 
 /// A batch in flight.
 struct Batch {
@@ -92,7 +93,8 @@ fn tag(batch_id: u64, op: u64) -> u64 {
 
 impl Writer {
     pub(crate) fn start(shared: Arc<Shared>, active_base: u64, active_path: PathBuf, offset: u64) -> io::Result<Writer> {
-        let ring = Config { depth: 64, reaper: Reaper::External, backend: shared.options.backend, ..Config::default() }.start()?;
+        let config = Config { depth: 64, reaper: Reaper::External, backend: shared.options.backend, ..Config::default() };
+        let ring = failpoints::call("log::ring_start", || config.start(), || "starting the writer's ring".into())?;
         let file = Arc::new(OwnedFd::from(segment::open_for_writing(&active_path, shared.options.direct)?));
         Ok(Writer {
             active: Active { base_lsn: active_base, path: active_path, file, offset },
@@ -267,8 +269,8 @@ impl Writer {
             buf_index: None,
         };
         let short = len < batch.len - batch.written;
-        let injected = segment::failpoint("log::write").err();
-        let sync_injected = segment::failpoint("log::fdatasync").err();
+        let injected = failpoints::check("log::write").err();
+        let sync_injected = failpoints::check("log::fdatasync").err();
         if let Some(error) = injected {
             batch.failed = Some(error);
             // Nothing reaches the kernel; complete the batch through a nop so it fails in order.
@@ -336,17 +338,10 @@ impl Writer {
                     }
                 } else if direct {
                     batch.synced = true; // O_DSYNC: durable when written
-                } else if batch.ops_in_flight == 0 {
-                    // A write that completed a short one: its sync was not linked; sync now.
-                    batch.ops_in_flight += 1;
-                    let fd = batch.file.as_raw_fd();
-                    // SAFETY: the sync points at no memory; the file stays open (see above).
-                    if let Err(error) = unsafe { self.ring.submit_raw(RawOp::Fsync { fd: IoFd::raw(fd), datasync: true }, Ordering::None, tag(id, OP_SYNC)) } {
-                        let batch = self.batch_mut(id);
-                        batch.ops_in_flight -= 1;
-                        batch.failed = Some(error);
-                    }
                 }
+                // Otherwise the write that completed the batch was linked to its fdatasync (only
+                // a write cut short is not, and a short write breaks a link chain in both
+                // backends): the sync's completion makes the batch durable.
             }
             _ => {
                 if batch.written == batch.len {
@@ -395,6 +390,14 @@ impl Writer {
             }
             if self.failing.is_none() {
                 if let Some(error) = front.failed.take() {
+                    // A batch without bytes never got to its write: its error says why already.
+                    let error = match front.bytes {
+                        Some(_) => Doing::wrap(
+                            format!("writing records {}..={} to segment {} at offset {}", front.first_lsn, front.last_lsn, front.segment_path.display(), front.offset),
+                            error,
+                        ),
+                        None => error,
+                    };
                     let resume = Active {
                         base_lsn: front.segment_base,
                         path: front.segment_path.clone(),

@@ -67,7 +67,7 @@ impl Inbox {
                 epoch: (epoch % u64::from(EPOCH_SPAN)) as u32,
                 first: first as f64,
                 last: last as f64,
-                errno: error.raw_os_error().unwrap_or(0),
+                errno: rio_log::os_error(&error).unwrap_or(0),
                 message: error.to_string(),
             }),
         }
@@ -85,11 +85,20 @@ pub struct NativeLog {
 }
 
 fn to_napi(error: std::io::Error) -> napi::Error {
-    let code = match error.raw_os_error() {
+    let code = match rio_log::os_error(&error) {
         Some(errno) => format!("errno {errno}"),
         None => format!("{:?}", error.kind()),
     };
     napi::Error::new(Status::GenericFailure, format!("{error} [{code}]"))
+}
+
+/// Sets one of rio-log's failpoints (`log::write`, ...; the list is in rio-log's
+/// `failpoints` module) to `actions` in the `fail` crate's syntax (`"1*return(5)"`: the next such
+/// call fails with EIO), or clears it with `""`. Process-wide. For fault-injection tests: no part
+/// of `rio-uring/log`.
+#[napi]
+pub fn set_log_failpoint(name: String, actions: String) -> napi::Result<()> {
+    rio_log::failpoints::set(&name, &actions).map_err(|error| napi::Error::new(Status::InvalidArg, error.to_string()))
 }
 
 pub struct OpenTask {

@@ -44,14 +44,29 @@ pub fn assert_settled(records: &[(u64, Vec<u8>)], context: &str) {
     }
 }
 
+/// The segment files in `dir`, in LSN order.
+pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
+    files.sort();
+    files
+}
+
 pub fn all(log: &Log) -> Vec<(u64, Vec<u8>)> {
     log.read(1, usize::MAX).expect("read")
 }
 
+/// Appends that failed: `first..=last`, and why.
+#[derive(Debug)]
+pub struct Failed {
+    pub first: u64,
+    pub last: u64,
+    pub error: std::io::Error,
+}
+
 /// Appends `count` records, then collects notices until everything handed out has settled:
 /// the durable LSN reached the last LSN given out (after a failure, the LSNs start again from the
-/// failed ones). Returns the durable LSN and the failed ranges.
-pub fn settle(log: &Log, notices: &mpsc::Receiver<Notice>, count: u64) -> (u64, Vec<(u64, u64)>) {
+/// failed ones). Returns the durable LSN and the failures.
+pub fn settle(log: &Log, notices: &mpsc::Receiver<Notice>, count: u64) -> (u64, Vec<Failed>) {
     for _ in 0..count {
         // The LSN is not known before the append (a failure can hand LSNs out again): the record
         // says which append it was instead.
@@ -60,9 +75,9 @@ pub fn settle(log: &Log, notices: &mpsc::Receiver<Notice>, count: u64) -> (u64, 
     }
     let mut durable = log.durable_lsn();
     let mut failed = Vec::new();
-    let take = |notice, durable: &mut u64, failed: &mut Vec<(u64, u64)>| match notice {
+    let take = |notice, durable: &mut u64, failed: &mut Vec<Failed>| match notice {
         Notice::Durable(lsn) => *durable = lsn,
-        Notice::Failed { first, last, .. } => failed.push((first, last)),
+        Notice::Failed { first, last, error, .. } => failed.push(Failed { first, last, error }),
     };
     while durable < log.next_lsn() - 1 {
         take(notices.recv_timeout(Duration::from_secs(10)).expect("a notice"), &mut durable, &mut failed);
