@@ -298,3 +298,54 @@ test('socket ops on a bad fd reject with EBADF', async (t) => {
     t.is(error.errno, -9)
   }
 })
+
+// ---- multishot ----------------------------------------------------------------------------------
+
+test('multishot accept takes every connection with one op, and recv multishot hands over every byte in order', async (t) => {
+  const ring = openRing(t)
+  const listener = listeningSocket(t)
+  if (!ring.multishot) {
+    t.is(ring.backend, 'threads', 'io_uring on Linux 6.0+ has multishot ops')
+    const error = await rejectionOf(t, ring.acceptMultishot(listener.fd, () => {}))
+    t.is(error.code, 'EINVAL')
+    return
+  }
+  const accepted = []
+  const stopAccepting = new AbortController()
+  const accepting = ring.acceptMultishot(listener.fd, (fd) => accepted.push(fd), { signal: stopAccepting.signal })
+  const clients = Array.from({ length: 3 }, () => net.connect(listener.port, '127.0.0.1'))
+  t.teardown(() => clients.forEach((client) => client.destroy()))
+  await Promise.all(clients.map((client) => once(client, 'connect')))
+  while (accepted.length < 3) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.teardown(() => accepted.forEach(closeQuietly))
+  t.is(accepted.length, 3)
+  stopAccepting.abort()
+  t.is((await rejectionOf(t, accepting)).name, 'AbortError')
+
+  const chunks = []
+  const receiving = ring.recvMultishot(accepted[0], (chunk) => chunks.push(chunk))
+  const sent = pattern(3 * MiB + 17)
+  clients[0].end(sent)
+  await receiving
+  t.true(Buffer.concat(chunks).equals(sent), 'every byte, in order, through the provided buffers')
+  t.true(chunks.every((chunk) => Buffer.isBuffer(chunk) && chunk.length > 0))
+})
+
+test('a multishot receive stopped by its signal hands over what it got and leaves the rest in the socket', async (t) => {
+  const ring = openRing(t)
+  if (!ring.multishot) return t.pass('no multishot ops on this backend')
+  const { fd, peer } = await connectedToNode(t, ring)
+  const chunks = []
+  const stop = new AbortController()
+  const receiving = ring.recvMultishot(fd, (chunk) => chunks.push(chunk), { signal: stop.signal })
+  peer.write('first')
+  while (chunks.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  stop.abort()
+  t.is((await rejectionOf(t, receiving)).name, 'AbortError')
+  await ring.nop()
+  peer.write('second')
+  const buffer = Buffer.alloc(16)
+  const n = await ring.recv(fd, buffer)
+  t.is(Buffer.concat(chunks).toString(), 'first')
+  t.is(buffer.toString('utf8', 0, n), 'second', 'the stopped op took nothing more')
+})

@@ -25,6 +25,17 @@ if (impl === 'rio-echo') {
       await connection.close()
     })()
   }
+} else if (impl === 'rio-echo-iter') {
+  const server = await listen({ host: '127.0.0.1', port: 0 })
+  console.log(server.port)
+  for await (const connection of server) {
+    void (async () => {
+      try {
+        for await (const chunk of connection) await connection.send(chunk)
+      } catch {}
+      await connection.close()
+    })()
+  }
 } else if (impl === 'node-echo') {
   const server = net.createServer((socket) => {
     socket.setNoDelay(true)

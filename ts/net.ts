@@ -53,8 +53,14 @@ export interface AddressInfo {
   family: string
 }
 
-/** Accepts kept in flight on a listening socket, so a burst of connections is taken at once. */
+/** Accepts kept in flight on a listening socket, so a burst of connections is taken at once
+ * (where the ring has no multishot accept, which takes them all with one op). */
 const ACCEPTS_IN_FLIGHT = 16
+/** Connections a multishot accept queues for `accept()` before it pauses. */
+const ACCEPTED_HIGH_WATER = 256
+/** Bytes a multishot receive queues for the reader before it pauses, and where it resumes. */
+const RECEIVED_HIGH_WATER = 1 << 20
+const RECEIVED_LOW_WATER = 256 << 10
 /** How long closing a connection waits for a send in flight (a peer that reads nothing holds it). */
 const CLOSE_GRACE_MS = 50
 /** Bytes each receive of an iteration or a Duplex asks for. */
@@ -105,6 +111,8 @@ export class Server implements AsyncIterable<Connection> {
   readonly #takers: { resolve: (connection: Connection | null) => void; reject: (error: Error) => void }[] = []
   /** Settles once every accept op has completed (for close). */
   #drained: (() => void) | null = null
+  /** Stops the multishot accept in flight (to pause it), if one is. */
+  #multishot: AbortController | null = null
   #closing: Promise<void> | null = null
 
   /** @internal */
@@ -137,8 +145,44 @@ export class Server implements AsyncIterable<Connection> {
     if (ready instanceof Error) return Promise.reject(ready)
     if (ready !== undefined) return Promise.resolve(ready)
     if (this.#closing !== null) return Promise.resolve(null)
-    while (this.#accepting < ACCEPTS_IN_FLIGHT) this.#acceptOne()
+    if (this.#ring.multishot) this.#acceptMultishot()
+    else while (this.#accepting < ACCEPTS_IN_FLIGHT) this.#acceptOne()
     return new Promise((resolve, reject) => this.#takers.push({ resolve, reject }))
+  }
+
+  /**
+   * One op takes every connection (IORING_ACCEPT_MULTISHOT) until close, an error, or too many
+   * wait unclaimed (it pauses then; the next `accept()` starts it again).
+   */
+  #acceptMultishot(): void {
+    if (this.#multishot !== null) return
+    const controller = new AbortController()
+    this.#multishot = controller
+    this.#accepting++
+    const accepted = (fd: number): void => {
+      if (this.#closing !== null) {
+        void closeQuietly(this.#ring, fd)
+        return
+      }
+      native.socketSetNoDelay(fd, true)
+      this.#hand(new Connection(this.#ring, fd, native.socketAddress(fd, true) ?? {}))
+      if (this.#accepted.length >= ACCEPTED_HIGH_WATER && this.#multishot === controller) controller.abort()
+    }
+    this.#ring.acceptMultishot(this.#fd, accepted, { signal: controller.signal }).then(
+      () => this.#multishotEnded(controller, null),
+      (error: SystemError) => this.#multishotEnded(controller, error),
+    )
+  }
+
+  #multishotEnded(controller: AbortController, error: SystemError | null): void {
+    if (this.#multishot === controller) this.#multishot = null
+    this.#accepting--
+    // Paused (aborted), or a listener shut down by close() (EINVAL): not the caller's error.
+    const paused = controller.signal.aborted
+    if (error !== null && !paused && this.#closing === null && error.errno !== -EINVAL) this.#hand(netError(-error.errno, 'accept'))
+    if (this.#accepting === 0 && this.#drained !== null) this.#drained()
+    // Resume at once for callers already waiting.
+    if (paused && this.#closing === null && this.#takers.length > 0) this.#acceptMultishot()
   }
 
   #acceptOne(): void {
@@ -151,21 +195,25 @@ export class Server implements AsyncIterable<Connection> {
         }
         // Request-response protocols want small writes sent at once (Node's servers do the same).
         native.socketSetNoDelay(accepted.fd, true)
-        this.#deliver(new Connection(this.#ring, accepted.fd, accepted))
+        this.#accepting--
+        this.#hand(new Connection(this.#ring, accepted.fd, accepted))
         // Keep the accepts in flight while someone waits.
         if (this.#takers.length > 0) this.#acceptOne()
       },
       (error: SystemError) => {
         // A listener shut down by close() fails its pending accepts with EINVAL.
-        if (this.#closing === null && error.errno !== -EINVAL) this.#deliver(netError(-error.errno, 'accept'))
-        else this.#settled()
+        if (this.#closing === null && error.errno !== -EINVAL) {
+          this.#accepting--
+          this.#hand(netError(-error.errno, 'accept'))
+        } else {
+          this.#settled()
+        }
       },
     )
   }
 
   /** Hands a connection (or error) to the first waiting caller, or keeps it for the next one. */
-  #deliver(item: Connection | Error): void {
-    this.#accepting--
+  #hand(item: Connection | Error): void {
     const taker = this.#takers.shift()
     if (taker === undefined) this.#accepted.push(item)
     else if (item instanceof Error) taker.reject(item)
@@ -196,6 +244,7 @@ export class Server implements AsyncIterable<Connection> {
       const fd = this.#fd
       const drained = this.#accepting === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve))
       await this.#ring.shutdown(fd, 'both').catch(() => undefined)
+      this.#multishot?.abort()
       for (const taker of this.#takers.splice(0)) taker.resolve(null)
       await drained
       for (const item of this.#accepted.splice(0)) if (!(item instanceof Error)) await item.close()
@@ -217,6 +266,10 @@ export class Connection implements AsyncIterable<Buffer> {
   #closing: Promise<void> | null = null
   /** The last send not yet finished: a send starts only after it, so two never interleave. */
   #lastSend: Promise<unknown> | null = null
+  /** What a multishot receive got and the reader has not taken yet (see `readChunk`). */
+  #inbox: Inbox | null = null
+  /** Stops the multishot receive in flight (to pause it), if one is. */
+  #receiving: AbortController | null = null
   readonly remoteAddress?: string
   readonly remotePort?: number
   readonly remoteFamily?: string
@@ -299,13 +352,71 @@ export class Connection implements AsyncIterable<Buffer> {
     if (this.#fd !== -1) native.socketSetNoDelay(this.#fd, enable)
   }
 
+  /**
+   * The next chunk received, or null at the end of the stream: what iteration and `toDuplex` read
+   * with. Where the ring has multishot receive, one op receives chunk after chunk into ring-owned
+   * buffers (pausing while more than RECEIVED_HIGH_WATER bytes wait unread); elsewhere each call
+   * is a recv of up to 64 KiB. Read a connection this way or with `recv(buffer)`, not both at once.
+   * @internal
+   */
+  readChunk(): Promise<Buffer | null> {
+    if (this.#fd === -1) return Promise.resolve(null)
+    if (!this.#ring.multishot) {
+      const chunk = Buffer.allocUnsafe(RECEIVE_BYTES)
+      return this.recv(chunk).then((received) => (received === 0 ? null : chunk.subarray(0, received)))
+    }
+    const inbox = (this.#inbox ??= { chunks: [], bytes: 0, ended: false, error: null, waiter: null })
+    const chunk = inbox.chunks.shift()
+    if (chunk !== undefined) {
+      inbox.bytes -= chunk.length
+      if (this.#receiving === null && !inbox.ended && inbox.bytes < RECEIVED_LOW_WATER) this.#receive(inbox)
+      return Promise.resolve(chunk)
+    }
+    if (inbox.error !== null) return Promise.reject(inbox.error)
+    if (inbox.ended) return Promise.resolve(null)
+    if (this.#receiving === null) this.#receive(inbox)
+    return new Promise((resolve, reject) => (inbox.waiter = { resolve, reject }))
+  }
+
+  #receive(inbox: Inbox): void {
+    const controller = new AbortController()
+    this.#receiving = controller
+    const received = (chunk: Buffer): void => {
+      const waiter = inbox.waiter
+      if (waiter !== null) {
+        inbox.waiter = null
+        waiter.resolve(chunk)
+        return
+      }
+      inbox.chunks.push(chunk)
+      inbox.bytes += chunk.length
+      if (inbox.bytes > RECEIVED_HIGH_WATER && this.#receiving === controller) controller.abort()
+    }
+    const ended = (error: Error | null): void => {
+      if (this.#receiving === controller) this.#receiving = null
+      if (controller.signal.aborted && error !== null && this.#closing === null) {
+        // Paused; a reader already waiting for more starts it again.
+        if (inbox.waiter !== null) this.#receive(inbox)
+        return
+      }
+      inbox.ended = true
+      // A connection closed under its reader ends its stream; anything else is the reader's error.
+      if (error !== null && this.#closing === null) inbox.error = error
+      const waiter = inbox.waiter
+      inbox.waiter = null
+      if (waiter !== null && inbox.chunks.length === 0) {
+        if (inbox.error !== null) waiter.reject(inbox.error)
+        else waiter.resolve(null)
+      }
+    }
+    this.#ring.recvMultishot(this.#fd, received, { signal: controller.signal, ...READ }).then(() => ended(null), ended)
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
     for (;;) {
-      if (this.#fd === -1) return
-      const chunk = Buffer.allocUnsafe(RECEIVE_BYTES)
-      const received = await this.recv(chunk)
-      if (received === 0) return
-      yield chunk.subarray(0, received)
+      const chunk = await this.readChunk()
+      if (chunk === null) return
+      yield chunk
     }
   }
 
@@ -331,6 +442,16 @@ export class Connection implements AsyncIterable<Buffer> {
   async [asyncDispose](): Promise<void> {
     await this.close()
   }
+}
+
+/** Chunks a multishot receive got and the reader has not taken, and how its stream ended. */
+interface Inbox {
+  chunks: Buffer[]
+  bytes: number
+  ended: boolean
+  error: Error | null
+  /** A `readChunk` waiting for the next chunk. */
+  waiter: { resolve: (chunk: Buffer | null) => void; reject: (error: Error) => void } | null
 }
 
 /** Listens on `host`:`port`. */
@@ -421,11 +542,10 @@ export class RioSocket extends Duplex {
   }
 
   override _read(): void {
-    const chunk = Buffer.allocUnsafe(RECEIVE_BYTES)
-    this.connection.recv(chunk).then(
-      (received) => {
+    this.connection.readChunk().then(
+      (chunk) => {
         this.#touch()
-        this.push(received === 0 ? null : chunk.subarray(0, received))
+        this.push(chunk)
       },
       (error: Error) => this.destroy(error),
     )

@@ -159,6 +159,10 @@ const enum Settle {
   SendAll,
   /** One read of a `readBatch`: copy the data, count it in the batch. */
   BatchRead,
+  /** A multishot accept: each completion with MORE hands an fd to the op's callback. */
+  AcceptMulti,
+  /** A multishot receive: each completion hands a copy of the provided buffer it filled. */
+  RecvMulti,
 }
 
 /** The targets of a `readvAt`, with their lengths when it started (a detached view shrinks to 0). */
@@ -176,7 +180,7 @@ interface Batch {
   reject: (error: Error) => void
 }
 
-const { SLOT_BYTES, STATX_OFFSET, DESCRIPTOR_FIELDS, HEADER_INTS } = native
+const { SLOT_BYTES, STATX_OFFSET, DESCRIPTOR_FIELDS, HEADER_INTS, COMPLETION_INTS, PROVIDED_BUFFER_BYTES } = native
 const { H_QUEUED, H_IN_FLIGHT, H_REFED } = native
 const { D_OP, D_SLOT, D_FD, D_LEN, D_POSITION, D_ORDERING, D_ARG_A, D_ARG_B } = native
 const AT_SYMLINK_NOFOLLOW = 0x100
@@ -185,6 +189,10 @@ const STATX_BASIC_STATS = 0x7ff
 const STATX_BTIME = 0x800
 const SYNC_FILE_RANGE_ALL = 7
 const ECANCELED = 125
+const ENOBUFS = 105
+/** CQE flags: a multishot op goes on; the data is in provided buffer `flags >>> 16`. */
+const CQE_F_BUFFER = 1
+const CQE_F_MORE = 2
 const ETIME = 62
 const MAX_POSITION = 2 ** 53 - 1
 
@@ -325,12 +333,17 @@ export class Ring {
   readonly #path: (string | undefined)[] = []
   readonly #dest: (string | undefined)[] = []
   readonly #netSyscall: (string | undefined)[] = []
-  /** For a send that continues: its fd, flags, and how many bytes are sent so far. */
+  /** For an op that continues (a partial send, a multishot op re-armed): its fd, flags, and how
+   * many bytes a send has sent so far. */
   readonly #sendFd: Int32Array
   readonly #sendFlags: Int32Array
   readonly #sent: Float64Array
   readonly #length: Float64Array
   readonly #abort: (AbortHook | undefined)[] = []
+  /** A multishot op's callback, for each fd it accepts or chunk it receives. */
+  readonly #onItem: (((item: any) => void) | undefined)[] = []
+  /** The buffers multishot receives fill (ring-owned), once the addon made them. */
+  #provided: Uint8Array | null = null
   readonly #batch: (Batch | null)[] = []
   readonly #batchIndex: Int32Array
   readonly #waiting: Waiting[] = []
@@ -713,6 +726,63 @@ export class Ring {
     return this.#submit(native.OpCode.Recv, Settle.Read, 'recv', fd, view, null, view.byteLength, -1, options?.flags ?? 0, 0, options)
   }
 
+  /** Whether `acceptMultishot` and `recvMultishot` work here (io_uring on Linux 6.0 or later). */
+  get multishot(): boolean {
+    return !this.#closed && this.#native.multishot
+  }
+
+  /**
+   * Multishot `accept4(2)` (IORING_ACCEPT_MULTISHOT): one op takes connection after connection on
+   * the listening socket `fd`, handing each new socket (close-on-exec) to `onAccepted`. It runs
+   * until it fails (rejects; a listener shut down fails with EINVAL) or `options.signal` aborts
+   * (rejects with an AbortError). Only where `multishot` is true; elsewhere it rejects with EINVAL.
+   */
+  acceptMultishot(fd: number, onAccepted: (fd: number) => void, options?: OpOptions): Promise<void> {
+    const error = checkFd(fd) ?? (typeof onAccepted === 'function' ? null : invalidArgType('onAccepted', 'of type function', onAccepted))
+    if (error) return Promise.reject(error)
+    return this.#submitMultishot(native.OpCode.AcceptMulti, Settle.AcceptMulti, 'accept', fd, 0, onAccepted, options)
+  }
+
+  /**
+   * Multishot `recv(2)` (IORING_RECV_MULTISHOT): one op receives again and again into buffers the
+   * ring owns, handing `onChunk` a copy of each receipt (a Buffer of exactly its bytes), in order.
+   * Resolves once the peer has shut down its side; rejects on an error, or with an AbortError when
+   * `options.signal` aborts (chunks received before the cancel took effect are still handed over).
+   * Only where `multishot` is true; elsewhere it rejects with EINVAL.
+   */
+  recvMultishot(fd: number, onChunk: (chunk: Buffer) => void, options?: OpOptions & { flags?: number }): Promise<void> {
+    const error = checkFd(fd) ?? this.#uintError('flags', options?.flags ?? 0) ?? (typeof onChunk === 'function' ? null : invalidArgType('onChunk', 'of type function', onChunk))
+    if (error) return Promise.reject(error)
+    return this.#submitMultishot(native.OpCode.RecvMulti, Settle.RecvMulti, 'recv', fd, options?.flags ?? 0, onChunk, options)
+  }
+
+  #submitMultishot(op: number, settle: Settle, syscall: string, fd: number, flags: number, onItem: (item: any) => void, options?: OpOptions): Promise<void> {
+    if (this.#closed) return Promise.reject(invalidState('the ring is closed'))
+    if (!this.#native.multishot) return Promise.reject(systemError(22 /* EINVAL */, syscall))
+    const signal = options?.signal
+    if (signal !== undefined && signal !== null && signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
+    const slot = this.#takeSlot()
+    if (slot === undefined) return Promise.reject(systemError(16 /* EBUSY */, syscall))
+    this.#inFlight++
+    this.#settle[slot] = settle
+    this.#big[slot] = 0
+    this.#target[slot] = null
+    this.#syscall[slot] = syscall
+    this.#netSyscall[slot] = options?.netSyscall
+    this.#path[slot] = undefined
+    this.#dest[slot] = undefined
+    this.#sendFd[slot] = fd
+    this.#sendFlags[slot] = flags
+    this.#onItem[slot] = onItem
+    this.#queue(op, slot, fd, 0, -1, 0, flags, 0)
+    const promise = new Promise<void>((resolve, reject) => {
+      this.#resolve[slot] = resolve
+      this.#reject[slot] = reject
+    })
+    if (signal !== undefined && signal !== null) this.#watchAbort(slot, signal)
+    return promise
+  }
+
   /** `shutdown(2)`: 'read', 'write' or 'both' directions of a connection. */
   shutdown(fd: number, how: 'read' | 'write' | 'both' = 'write', options?: OpOptions): Promise<void> {
     const error = checkFd(fd)
@@ -994,7 +1064,11 @@ export class Ring {
   readonly #complete = (count: number): void => {
     const completions = this.#completions
     for (let i = 0; i < count; i++) {
-      this.#finish(completions[2 * i], completions[2 * i + 1])
+      const at = COMPLETION_INTS * i
+      const slot = completions[at]
+      const settle = this.#settle[slot]
+      if (settle === Settle.AcceptMulti || settle === Settle.RecvMulti) this.#finishMultishot(slot, completions[at + 1], completions[at + 2])
+      else this.#finish(slot, completions[at + 1])
     }
     this.#dispatching = true
     try {
@@ -1123,6 +1197,64 @@ export class Ring {
         resolve(peer ? { fd: result, address: peer.address, port: peer.port, family: peer.family } : { fd: result })
         return
       }
+    }
+  }
+
+  /**
+   * One completion of a multishot op: an fd or a chunk for its callback (even after an abort: the
+   * data is out of the socket, so it must not be dropped), and at the last one (no MORE) either the
+   * op is armed again (it stopped for want of buffers, or after a last receipt) or it settles.
+   */
+  #finishMultishot(slot: number, result: number, flags: number): void {
+    const settle = this.#settle[slot]
+    const onItem = this.#onItem[slot]!
+    let failure: unknown = null
+    try {
+      if (settle === Settle.RecvMulti && (flags & CQE_F_BUFFER) !== 0 && result > 0) {
+        this.#provided ??= new Uint8Array(this.#native.providedBuffers() as ArrayBuffer)
+        onItem(Buffer.copyBytesFrom(this.#provided, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))
+      } else if (settle === Settle.AcceptMulti && result >= 0) {
+        onItem(result)
+      }
+    } catch (error) {
+      failure = error
+    }
+    const orphan = this.#orphan[slot] === 1
+    if (failure !== null && !orphan) {
+      // The callback threw: stop the op; its promise rejects with what was thrown.
+      const reject = this.#reject[slot]
+      this.#orphan[slot] = 1
+      this.#resolve[slot] = noop
+      this.#reject[slot] = noop
+      this.#native.cancel(slot)
+      reject(failure)
+    }
+    if ((flags & CQE_F_MORE) !== 0) return
+    const stopped = this.#orphan[slot] === 1
+    const rearm = settle === Settle.RecvMulti ? result > 0 || result === -ENOBUFS : result >= 0
+    if (rearm && !stopped) {
+      const op = settle === Settle.RecvMulti ? native.OpCode.RecvMulti : native.OpCode.AcceptMulti
+      this.#queue(op, slot, this.#sendFd[slot], 0, -1, 0, this.#sendFlags[slot], 0)
+      return
+    }
+    const resolve = this.#resolve[slot]
+    const reject = this.#reject[slot]
+    this.#resolve[slot] = noop
+    this.#reject[slot] = noop
+    this.#onItem[slot] = undefined
+    this.#orphan[slot] = 0
+    this.#inFlight--
+    const abort = this.#abort[slot]
+    if (abort !== undefined) {
+      this.#abort[slot] = undefined
+      abort.signal.removeEventListener('abort', abort.listener)
+    }
+    this.#free.push(slot)
+    if (stopped) return
+    if (result >= 0) resolve(undefined)
+    else {
+      const net = this.#netSyscall[slot]
+      reject(net === undefined ? systemError(-result, this.#syscall[slot]) : netError(-result, net))
     }
   }
 

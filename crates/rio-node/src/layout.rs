@@ -19,6 +19,15 @@ pub const HEADER_INTS: u32 = 16;
 #[napi]
 pub const DESCRIPTOR_FIELDS: u32 = 8;
 
+/// Int32 entries per completion: slot, result, CQE flags.
+#[napi]
+pub const COMPLETION_INTS: u32 = 3;
+/// Bytes of each provided buffer multishot receives fill.
+#[napi]
+pub const PROVIDED_BUFFER_BYTES: u32 = 16 * 1024;
+/// Provided buffers per ring (a power of two): receipts not yet handed to JS each hold one.
+pub const PROVIDED_BUFFERS: u16 = 512;
+
 /// Header: descriptors JS has queued since the last flush (native resets it).
 #[napi]
 pub const H_QUEUED: u32 = 0;
@@ -59,10 +68,10 @@ pub const DESCRIPTORS_OFFSET: usize = HEADER_INTS as usize * 4;
 
 /// Byte size of the control block for `slots` slots.
 pub fn control_block_bytes(slots: usize) -> usize {
-    DESCRIPTORS_OFFSET + slots * DESCRIPTOR_FIELDS as usize * 8 + slots * 2 * 4
+    DESCRIPTORS_OFFSET + slots * DESCRIPTOR_FIELDS as usize * 8 + slots * COMPLETION_INTS as usize * 4
 }
 
-/// Byte offset of the completion array ([slot, result] pairs) for `slots` slots.
+/// Byte offset of the completion array ([slot, result, flags] triples) for `slots` slots.
 pub fn completions_offset(slots: usize) -> usize {
     DESCRIPTORS_OFFSET + slots * DESCRIPTOR_FIELDS as usize * 8
 }
@@ -112,4 +121,9 @@ pub enum OpCode {
     Symlink = 19,
     /// fd, position = the new length.
     Ftruncate = 20,
+    /// fd (a listening socket): one completion (an fd, CQE flag MORE) per connection.
+    AcceptMulti = 21,
+    /// fd; a = flags: one completion per receipt, its bytes in the provided buffer the CQE flags
+    /// name (`flags >> 16`), until one without MORE.
+    RecvMulti = 22,
 }

@@ -43,6 +43,49 @@ fn big_size_class(len: usize) -> usize {
 /// Completions handed to JS in the first call of a wakeup (see `run_completions`).
 const FIRST_BATCH: usize = 8;
 
+/// The provided-buffer group multishot receives take from.
+const PROVIDED_GROUP: u16 = 0;
+
+/// The buffers multishot receives fill: a ring of `PROVIDED_BUFFERS` `io_uring_buf` entries the
+/// kernel takes buffers from, and the buffers. Both are ring-owned regions, never JS memory.
+struct Provided {
+    entries: Arc<Region>,
+    data: Arc<Region>,
+    /// The tail as written so far (published to the kernel by `publish`).
+    tail: u16,
+}
+
+impl Provided {
+    fn new() -> io::Result<Provided> {
+        let count = PROVIDED_BUFFERS as usize;
+        Ok(Provided { entries: Region::new(count * 16)?, data: Region::new(count * PROVIDED_BUFFER_BYTES as usize)?, tail: 0 })
+    }
+
+    /// Writes buffer `bid` into the next entry (published with the next `publish`).
+    fn give_back(&mut self, bid: u16) {
+        let entry = (self.tail & (PROVIDED_BUFFERS - 1)) as usize;
+        // SAFETY: entry < PROVIDED_BUFFERS: the 16-byte io_uring_buf lies inside the entries
+        // region; bid < PROVIDED_BUFFERS, so the buffer lies inside the data region. The kernel
+        // reads an entry only once the tail says it is published.
+        unsafe {
+            let at = self.entries.base().add(entry * 16);
+            let addr = self.data.base().add(bid as usize * PROVIDED_BUFFER_BYTES as usize) as u64;
+            at.cast::<u64>().write(addr);
+            at.add(8).cast::<u32>().write(PROVIDED_BUFFER_BYTES);
+            at.add(12).cast::<u16>().write(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes the entries written so far visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: byte 14 of the ring is its u16 tail (2-aligned in a page-aligned region), which
+        // the kernel reads with acquire semantics: the release store publishes the entries above.
+        let tail = unsafe { &*(self.entries.base().add(14) as *const std::sync::atomic::AtomicU16) };
+        tail.store(self.tail, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// Where the kernel's side of one ring lives. Shared (`Rc`) by the JS object, each libuv handle
 /// and the env cleanup hook; freed when the last of them lets go.
 struct Core {
@@ -64,6 +107,10 @@ struct Core {
     spare_big: RefCell<Vec<AlignedBuf>>,
     /// Completions waiting to be handed to JS (reaped, or refused at submission).
     ready: RefCell<Vec<Ready>>,
+    /// The buffers multishot receives fill, registered on first use.
+    provided: RefCell<Option<Provided>>,
+    /// Provided buffers handed to JS in the current batch: back in the ring once JS has copied them.
+    handed_out: RefCell<Vec<u16>>,
     poll: *mut uv::Handle,
     prepare: *mut uv::Handle,
     /// The JS completion handler: a strong reference while the ring is busy, weak while idle so an
@@ -145,6 +192,8 @@ impl NativeRing {
             big: RefCell::new((0..slots).map(|_| None).collect()),
             spare_big: RefCell::new(Vec::new()),
             ready: RefCell::new(Vec::with_capacity(slots)),
+            provided: RefCell::new(None),
+            handed_out: RefCell::new(Vec::new()),
             poll: uv::alloc_handle(uv::UV_POLL),
             prepare: uv::alloc_handle(uv::UV_PREPARE),
             callback,
@@ -172,6 +221,22 @@ impl NativeRing {
             core.cleanup_hook.set(true);
         }
         Ok(NativeRing { core })
+    }
+
+    /// Whether multishot accept and receive work on this ring (io_uring on Linux 6.0 or later).
+    #[napi(getter)]
+    pub fn multishot(&self) -> bool {
+        self.core.ring.borrow().as_ref().is_some_and(Rio::multishot)
+    }
+
+    /// The buffers multishot receives fill (`PROVIDED_BUFFERS` × `PROVIDED_BUFFER_BYTES`), as an
+    /// ArrayBuffer JS copies receipts out of; null until a multishot receive was submitted.
+    #[napi]
+    pub fn provided_buffers(&self, env: Env) -> napi::Result<Option<Unknown<'_>>> {
+        let Some(data) = self.core.provided.borrow().as_ref().map(|provided| provided.data.clone()) else { return Ok(None) };
+        let value = data.to_array_buffer(env.raw())?;
+        // SAFETY: `value` is a live napi_value of this env.
+        unsafe { Unknown::from_napi_value(env.raw(), value) }.map(Some)
     }
 
     /// The engine running the ops: "io_uring" or "threads".
@@ -585,6 +650,11 @@ impl Core {
                 RawOp::Send { fd: io_fd, buf, len, flags: int_arg(D_ARG_A)? as i32 | libc::MSG_NOSIGNAL }
             }
             op if op == OpCode::Recv as i64 => RawOp::Recv { fd: io_fd, buf: stage, len, flags: int_arg(D_ARG_A)? as i32 },
+            op if op == OpCode::AcceptMulti as i64 => RawOp::AcceptMulti { fd: io_fd, flags: libc::SOCK_CLOEXEC },
+            op if op == OpCode::RecvMulti as i64 => {
+                self.provided_buffers()?;
+                RawOp::RecvMulti { fd: io_fd, buf_group: PROVIDED_GROUP, flags: int_arg(D_ARG_A)? as i32 }
+            }
             op if op == OpCode::Shutdown as i64 => RawOp::Shutdown { fd: io_fd, how: int_arg(D_ARG_A)? as i32 },
             op if op == OpCode::Timeout as i64 => {
                 let ms = descriptor.field(D_ARG_A);
@@ -601,6 +671,46 @@ impl Core {
             _ => return Err(libc::EINVAL),
         };
         Ok((op, ordering))
+    }
+
+    /// The provided buffers, registered with the ring the first time a multishot receive needs
+    /// them (errno EINVAL where the ring has no multishot ops).
+    fn provided_buffers(&self) -> Result<(), i32> {
+        if self.provided.borrow().is_some() {
+            return Ok(());
+        }
+        let ring = self.ring.borrow();
+        let ring = ring.as_ref().ok_or(libc::ECANCELED)?;
+        if !ring.multishot() {
+            return Err(libc::EINVAL);
+        }
+        let mut provided = Provided::new().map_err(|error| errno_of(&error))?;
+        // SAFETY: the entries and the buffers are regions the core holds (and JS only reads) until
+        // after the ring is dropped in `teardown`; a buffer is the kernel's from its publication
+        // until the completion naming it, and JS copies it out before `give_back_buffers` publishes
+        // it again.
+        unsafe { ring.register_buf_ring(provided.entries.base(), PROVIDED_BUFFERS, PROVIDED_GROUP) }.map_err(|error| errno_of(&error))?;
+        for bid in 0..PROVIDED_BUFFERS {
+            provided.give_back(bid);
+        }
+        provided.publish();
+        *self.provided.borrow_mut() = Some(provided);
+        Ok(())
+    }
+
+    /// Publishes the buffers handed to JS in the batch just settled.
+    fn give_back_buffers(&self) {
+        let mut handed_out = self.handed_out.borrow_mut();
+        if handed_out.is_empty() {
+            return;
+        }
+        if let Some(provided) = &mut *self.provided.borrow_mut() {
+            for bid in handed_out.drain(..) {
+                provided.give_back(bid);
+            }
+            provided.publish();
+        }
+        handed_out.clear();
     }
 
     /// A big buffer of at least `len` bytes: a spare one of the right size class, or a new one.
@@ -630,7 +740,7 @@ impl Core {
 
     /// Reports an op that never reached the ring, through the same path as real completions.
     fn refuse(&self, slot: usize, errno: i32) {
-        self.ready.borrow_mut().push(Ready { tag: slot as u64, result: -errno });
+        self.ready.borrow_mut().push(Ready::new(slot as u64, -errno));
         self.signal_eventfd();
     }
 
@@ -660,12 +770,19 @@ impl Core {
             unsafe { self.control.base().add(completions_offset(self.slots)).cast::<i32>() }
         };
         let mut in_ring = self.in_ring.borrow_mut();
-        for (index, Ready { tag, result }) in ready.drain(..count).enumerate() {
-            in_ring[tag as usize] = 0;
+        let mut handed_out = self.handed_out.borrow_mut();
+        let stride = COMPLETION_INTS as usize;
+        for (index, ready) in ready.drain(..count).enumerate() {
+            // A multishot op goes on after a completion with MORE: its slot stays in the ring.
+            if !ready.more() {
+                in_ring[ready.tag as usize] = 0;
+            }
+            handed_out.extend(ready.buffer());
             // SAFETY: index < count <= slots: inside the completion array.
             unsafe {
-                completions.add(index * 2).write(tag as i32);
-                completions.add(index * 2 + 1).write(result);
+                completions.add(index * stride).write(ready.tag as i32);
+                completions.add(index * stride + 1).write(ready.result);
+                completions.add(index * stride + 2).write(ready.flags as i32);
             }
         }
         count
@@ -693,6 +810,8 @@ impl Core {
             if self.torn_down.get() {
                 return;
             }
+            // JS has copied what the batch's receipts held: their buffers can take data again.
+            self.give_back_buffers();
             self.flush();
         }
         self.set_notifications(true);
