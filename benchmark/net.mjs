@@ -60,6 +60,16 @@ export async function netCase({ runs, quick, row, log }) {
     const label = `128 B echo, ${connections} connections`
     row(label, rates.rio, 'node:net echo', rates.node, connections === 256 ? '≥ 1.5×' : '')
     row(label, rates.rio, 'Rust echo on crates/rio', rates.rust, connections === 256 ? '≥ 0.85×' : '')
+    if (connections === 256) {
+      // The same server as users usually write it: `for await (const chunk of connection)`.
+      const server = await startServer(process.execPath, ['benchmark/servers.mjs', 'rio-echo-iter'])
+      const samples = []
+      for (let i = 0; i < runs; i++) samples.push(load('echo', server.port, connections, seconds))
+      await server.stop()
+      const iter = median(samples)
+      log(`  echo ${connections} connections, rio for-await: ${iter.toFixed(0)}/s`)
+      row(`128 B echo, ${connections} connections, for await`, iter, 'node:net echo', rates.node, 'reported')
+    }
   }
   const http = {}
   for (const name of ['rio-http', 'node-http']) {

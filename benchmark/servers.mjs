@@ -1,6 +1,8 @@
 // The servers the network benchmark loads, one per process: `node servers.mjs IMPL` prints the
 // port it listens on (127.0.0.1), then serves until killed.
-//   rio-echo    echo over rio-uring/net          node-echo   echo over node:net
+//   rio-echo    echo over rio-uring/net (recv into one buffer, send it back)
+//   rio-echo-iter  the same with `for await (const chunk of connection)` (multishot recv)
+//   node-echo   echo over node:net
 //   rio-http    node:http served over rio-uring   node-http   plain node:http
 import net from 'node:net'
 import http from 'node:http'
