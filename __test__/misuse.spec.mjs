@@ -34,6 +34,16 @@ async function socketPair(t) {
   return { fd, peer }
 }
 
+/** An empty file in a fresh temp dir, open for reading and writing; both gone when the test ends. */
+function scratchFile(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'f')
+  const fd = fs.openSync(file, 'w+')
+  t.teardown(() => fs.closeSync(fd))
+  return { file, fd }
+}
+
 test.beforeEach((t) => {
   t.context.ring = new Ring()
 })
@@ -64,11 +74,7 @@ test('a read target that was collected while its recv was in flight is never wri
 
 test('a write source collected while its write is in flight still writes what it held', async (t) => {
   const { ring } = t.context
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const file = path.join(dir, 'f')
-  const fd = fs.openSync(file, 'w+')
-  t.teardown(() => fs.closeSync(fd))
+  const { file, fd } = scratchFile(t)
   // Only the ring saw the sources; collect them, and hand their memory out again.
   const writes = [4096, 256 * 1024, 4 << 20].map((size, i) => ring.writeAt(fd, Buffer.alloc(size, 0x31 + i), i << 23))
   for (let i = 0; i < 5; i++) globalThis.gc()
@@ -97,17 +103,14 @@ test('a read target written by JS while its recv is in flight: received bytes la
 
 test('a write sends what the buffer held when it was called, whatever happens to the buffer after', async (t) => {
   const { ring } = t.context
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const fd = fs.openSync(path.join(dir, 'f'), 'w+')
-  t.teardown(() => fs.closeSync(fd))
+  const { file, fd } = scratchFile(t)
   const small = Buffer.alloc(4096, 1)
   const large = Buffer.alloc(1 << 20, 2)
   const writes = [ring.writeAt(fd, small, 0), ring.writeAt(fd, large, 4096)]
   small.fill(9)
   large.fill(9)
   t.deepEqual(await Promise.all(writes), [4096, 1 << 20])
-  const back = fs.readFileSync(path.join(dir, 'f'))
+  const back = fs.readFileSync(file)
   t.true(back.subarray(0, 4096).equals(Buffer.alloc(4096, 1)))
   t.true(back.subarray(4096).equals(Buffer.alloc(1 << 20, 2)))
 })
@@ -146,11 +149,7 @@ for (const [how, detach] of [
 
 test('a write source detached (ArrayBuffer transfer) right after the call still writes what it held', async (t) => {
   const { ring } = t.context
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rio-misuse-'))
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const file = path.join(dir, 'f')
-  const fd = fs.openSync(file, 'w+')
-  t.teardown(() => fs.closeSync(fd))
+  const { file, fd } = scratchFile(t)
   const sizes = [4096, 1 << 20]
   const sources = sizes.map((size, i) => new Uint8Array(size).fill(0x61 + i))
   const writes = sources.map((source, i) => ring.writeAt(fd, source, i << 21))
