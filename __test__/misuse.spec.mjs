@@ -243,7 +243,7 @@ test('an fd closed while a read of its pipe is in flight settles the read withou
   t.true(target.every((byte) => byte === 0))
 })
 
-test('terminating workers with socket ops in flight (accept, recv) neither crashes nor leaks fds', async (t) => {
+test.serial('terminating workers with socket ops in flight (accept, recv) neither crashes nor leaks fds', async (t) => {
   const fdCount = () => fs.readdirSync('/proc/self/fd').length
   const source = `
     const { Ring } = require(${JSON.stringify(root)})
@@ -275,7 +275,7 @@ test('terminating workers with socket ops in flight (accept, recv) neither crash
   await t.context.ring.nop()
 })
 
-test('terminating workers with ops in flight neither crashes nor leaks rings', async (t) => {
+test.serial('terminating workers with ops in flight neither crashes nor leaks rings', async (t) => {
   const fdCount = () => fs.readdirSync('/proc/self/fd').length
   const source = `
     const { Ring } = require(${JSON.stringify(root)})
