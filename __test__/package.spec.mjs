@@ -28,6 +28,26 @@ function userPath(work) {
   return bin
 }
 
+/**
+ * The root tarball as a release publishes it: `napi pre-publish` adds an optionalDependency on each
+ * target's package at the package's version (they are not in the repository's package.json, where
+ * npm ci could not resolve them before their first release).
+ */
+async function asPublished(tarball, work) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
+  const stage = path.join(work, 'published')
+  fs.mkdirSync(stage)
+  await run('tar', ['-xzf', tarball, '-C', stage])
+  const packageJson = path.join(stage, 'package', 'package.json')
+  const published = JSON.parse(fs.readFileSync(packageJson, 'utf8'))
+  const triples = { 'x86_64-unknown-linux-gnu': 'linux-x64-gnu', 'aarch64-unknown-linux-gnu': 'linux-arm64-gnu', 'x86_64-unknown-linux-musl': 'linux-x64-musl', 'aarch64-unknown-linux-musl': 'linux-arm64-musl' }
+  published.optionalDependencies = Object.fromEntries(manifest.napi.targets.map((target) => [`${manifest.napi.binaryName}-${triples[target]}`, manifest.version]))
+  fs.writeFileSync(packageJson, JSON.stringify(published, null, 2))
+  const file = path.join(work, 'rio-uring-published.tgz')
+  await run('tar', ['-czf', file, '-C', stage, 'package'])
+  return { file, optionalDependencies: published.optionalDependencies }
+}
+
 async function pack(dir, into) {
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', into], { cwd: dir })
   const [packed] = JSON.parse(stdout)
@@ -54,10 +74,16 @@ maybe('the packed packages install without a Rust toolchain and work from requir
   const project = path.join(work, 'consumer')
   fs.mkdirSync(project)
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
+  const published = await asPublished(rootPackage.file, work)
+  t.deepEqual(Object.keys(published.optionalDependencies).sort(), ['rio-uring-linux-arm64-gnu', 'rio-uring-linux-arm64-musl', 'rio-uring-linux-x64-gnu', 'rio-uring-linux-x64-musl'])
   const env = { ...process.env, PATH: userPath(work), RUSTUP_HOME: '/nonexistent', CARGO_HOME: '/nonexistent' }
   const toolchain = await run('/bin/sh', ['-c', 'command -v cargo rustc cc gcc || true'], { env })
   t.is(toolchain.stdout.trim(), '', 'the consumer has no Rust toolchain or C compiler on its PATH')
-  await run('npm', ['install', '--no-audit', '--no-fund', '--offline', rootPackage.file, platformPackage.file], { cwd: project, env })
+  await run('npm', ['install', '--no-audit', '--no-fund', '--offline', published.file, platformPackage.file], { cwd: project, env })
+  // The root's optional dependency on this platform's package is the one installed beside it.
+  const lock = JSON.parse(fs.readFileSync(path.join(project, 'package-lock.json'), 'utf8'))
+  t.is(lock.packages['node_modules/rio-uring'].optionalDependencies['rio-uring-linux-x64-gnu'], JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version)
+  t.truthy(lock.packages['node_modules/rio-uring-linux-x64-gnu'], 'the x64 gnu package is installed')
   const sample = path.join(project, 'sample.txt')
   fs.writeFileSync(sample, 'read through the ring')
 
