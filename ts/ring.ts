@@ -382,7 +382,7 @@ export class Ring {
     const control = this.#native.control() as ArrayBuffer
     this.#header = new Int32Array(control, 0, HEADER_INTS)
     this.#descriptors = new Float64Array(control, HEADER_INTS * 4, slots * DESCRIPTOR_FIELDS)
-    this.#completions = new Int32Array(control, HEADER_INTS * 4 + slots * DESCRIPTOR_FIELDS * 8, slots * 2)
+    this.#completions = new Int32Array(control, HEADER_INTS * 4 + slots * DESCRIPTOR_FIELDS * 8, slots * COMPLETION_INTS)
     const slab = this.#native.slab() as ArrayBuffer
     this.#slab = Buffer.from(slab)
     this.#slabBuffer = slab
