@@ -102,7 +102,16 @@ export async function readExactly(socket, byteCount) {
     const chunk = socket.read(byteCount)
     if (chunk !== null) return chunk
     if (socket.readableEnded || socket.destroyed) throw new Error(`the stream ended before ${byteCount} bytes`)
-    await Promise.race([once(socket, 'readable'), once(socket, 'close')])
+    // One pair of listeners at a time (a race of two once() left a 'close' listener per wait).
+    await new Promise((resolve) => {
+      const wake = () => {
+        socket.off('readable', wake)
+        socket.off('close', wake)
+        resolve()
+      }
+      socket.on('readable', wake)
+      socket.on('close', wake)
+    })
   }
 }
 

@@ -14,6 +14,7 @@ import {
   HOST,
   MiB,
   acceptWithin,
+  echo,
   closedPort,
   nodeEchoServer,
   nodeRoundTrips,
@@ -56,6 +57,25 @@ test('64 MiB go each way at once between a rio client and a rio server, byte-ide
   t.true(received.equals(down), 'the client received different bytes than the server sent')
   t.is(receivedByServer.length, up.length)
   t.true(receivedByServer.equals(up), 'the server received different bytes than the client sent')
+})
+
+test('with multishotReceive, a for-await echo carries 8 MiB each way byte-identical (one multishot receive per connection where the kernel has it)', async (t) => {
+  const server = await listen({ host: HOST, port: 0, multishotReceive: true })
+  t.teardown(() => settledWithin(server.close()))
+  const serving = (async () => {
+    const connection = await acceptWithin(server)
+    await echo(connection)
+  })()
+  const client = await connect({ host: HOST, port: server.port, multishotReceive: true })
+  t.teardown(() => settledWithin(client.close()))
+  const data = payload(8 * MiB)
+  const received = []
+  const reading = (async () => {
+    for await (const chunk of client) received.push(chunk)
+  })()
+  await within(client.send(data).then(() => client.shutdown('write')), 30_000, 'the send')
+  await within(Promise.all([reading, serving]), 30_000, 'the echo')
+  t.true(Buffer.concat(received).equals(data), 'the echo differs from what was sent')
 })
 
 test('sends started while one is in flight go out whole and in call order, never interleaved', async (t) => {

@@ -1,7 +1,7 @@
 // The servers the network benchmark loads, one per process: `node servers.mjs IMPL` prints the
 // port it listens on (127.0.0.1), then serves until killed.
 //   rio-echo    echo over rio-uring/net (recv into one buffer, send it back)
-//   rio-echo-iter  the same with `for await (const chunk of connection)` (multishot recv)
+//   rio-echo-iter  the same with `for await (const chunk of connection)` and multishot receives
 //   node-echo   echo over node:net
 //   rio-http    node:http served over rio-uring   node-http   plain node:http
 import net from 'node:net'
@@ -28,7 +28,7 @@ if (impl === 'rio-echo') {
     })()
   }
 } else if (impl === 'rio-echo-iter') {
-  const server = await listen({ host: '127.0.0.1', port: 0 })
+  const server = await listen({ host: '127.0.0.1', port: 0, multishotReceive: true })
   console.log(server.port)
   for await (const connection of server) {
     void (async () => {

@@ -35,6 +35,8 @@ export interface ListenOptions {
   backlog?: number
   /** The ring to run on (default: this thread's network ring). */
   ring?: Ring
+  /** Accepted connections read through multishot receives (see `ConnectOptions`). */
+  multishotReceive?: boolean
 }
 
 export interface ConnectOptions {
@@ -44,6 +46,13 @@ export interface ConnectOptions {
   /** TCP_NODELAY (default true: a request-response protocol wants its small writes sent now). */
   noDelay?: boolean
   ring?: Ring
+  /**
+   * Experimental: iteration and `toDuplex` read through one multishot receive into ring-owned
+   * provided buffers (io_uring on Linux 6.0+) instead of a receive per chunk. Off by default: under
+   * heavy load on a 2-core machine the test suite saw rare runaway memory with it, not yet
+   * explained.
+   */
+  multishotReceive?: boolean
 }
 
 /** An address as `net.Socket#address()` gives it. */
@@ -115,11 +124,14 @@ export class Server implements AsyncIterable<Connection> {
   #multishot: AbortController | null = null
   #closing: Promise<void> | null = null
 
+  readonly #multishotReceive: boolean
+
   /** @internal */
-  constructor(ring: Ring, fd: number, local: AddressInfo) {
+  constructor(ring: Ring, fd: number, local: AddressInfo, multishotReceive = false) {
     this.#ring = ring
     this.#fd = fd
     this.#local = local
+    this.#multishotReceive = multishotReceive
   }
 
   /** The port listened on (the one the kernel picked, for port 0). */
@@ -165,7 +177,7 @@ export class Server implements AsyncIterable<Connection> {
         return
       }
       native.socketSetNoDelay(fd, true)
-      this.#hand(new Connection(this.#ring, fd, native.socketAddress(fd, true) ?? {}))
+      this.#hand(new Connection(this.#ring, fd, native.socketAddress(fd, true) ?? {}, this.#multishotReceive))
       if (this.#accepted.length >= ACCEPTED_HIGH_WATER && this.#multishot === controller) controller.abort()
     }
     this.#ring.acceptMultishot(this.#fd, accepted, { signal: controller.signal }).then(
@@ -196,7 +208,7 @@ export class Server implements AsyncIterable<Connection> {
         // Request-response protocols want small writes sent at once (Node's servers do the same).
         native.socketSetNoDelay(accepted.fd, true)
         this.#accepting--
-        this.#hand(new Connection(this.#ring, accepted.fd, accepted))
+        this.#hand(new Connection(this.#ring, accepted.fd, accepted, this.#multishotReceive))
         // Keep the accepts in flight while someone waits.
         if (this.#takers.length > 0) this.#acceptOne()
       },
@@ -243,8 +255,8 @@ export class Server implements AsyncIterable<Connection> {
     this.#closing = (async () => {
       const fd = this.#fd
       const drained = this.#accepting === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#drained = resolve))
-      await this.#ring.shutdown(fd, 'both').catch(() => undefined)
       this.#multishot?.abort()
+      await this.#ring.shutdown(fd, 'both').catch(() => undefined)
       for (const taker of this.#takers.splice(0)) taker.resolve(null)
       await drained
       for (const item of this.#accepted.splice(0)) if (!(item instanceof Error)) await item.close()
@@ -270,14 +282,16 @@ export class Connection implements AsyncIterable<Buffer> {
   #inbox: Inbox | null = null
   /** Stops the multishot receive in flight (to pause it), if one is. */
   #receiving: AbortController | null = null
+  readonly #multishotReceive: boolean
   readonly remoteAddress?: string
   readonly remotePort?: number
   readonly remoteFamily?: string
 
   /** @internal */
-  constructor(ring: Ring, fd: number, peer: { address?: string; port?: number; family?: string }) {
+  constructor(ring: Ring, fd: number, peer: { address?: string; port?: number; family?: string }, multishotReceive = false) {
     this.#ring = ring
     this.#fd = fd
+    this.#multishotReceive = multishotReceive
     this.remoteAddress = peer.address
     this.remotePort = peer.port
     this.remoteFamily = peer.family
@@ -354,14 +368,14 @@ export class Connection implements AsyncIterable<Buffer> {
 
   /**
    * The next chunk received, or null at the end of the stream: what iteration and `toDuplex` read
-   * with. Where the ring has multishot receive, one op receives chunk after chunk into ring-owned
-   * buffers (pausing while more than RECEIVED_HIGH_WATER bytes wait unread); elsewhere each call
-   * is a recv of up to 64 KiB. Read a connection this way or with `recv(buffer)`, not both at once.
+   * with. With `multishotReceive` where the ring has it, one op receives chunk after chunk into
+   * ring-owned buffers (pausing while more than RECEIVED_HIGH_WATER bytes wait unread); otherwise
+   * each call is a recv of up to 64 KiB. Read a connection this way or with `recv(buffer)`, not both at once.
    * @internal
    */
   readChunk(): Promise<Buffer | null> {
     if (this.#fd === -1) return Promise.resolve(null)
-    if (!this.#ring.multishot) {
+    if (!this.#multishotReceive || !this.#ring.multishot) {
       const chunk = Buffer.allocUnsafe(RECEIVE_BYTES)
       return this.recv(chunk).then((received) => (received === 0 ? null : chunk.subarray(0, received)))
     }
@@ -432,6 +446,8 @@ export class Connection implements AsyncIterable<Buffer> {
     this.#closing = (async () => {
       if (fd === -1) return
       if (sending !== null) await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())])
+      // Stopped first, so the receive is never armed again on a number the close frees.
+      this.#receiving?.abort()
       await this.#ring.shutdown(fd, 'both').catch(() => undefined)
       this.#fd = -1
       await closeQuietly(this.#ring, fd)
@@ -478,7 +494,7 @@ export async function listen(options: ListenOptions = {}): Promise<Server> {
       throw lastError
     }
     const local = native.socketAddress(fd, false) ?? { address, port, family: family === 6 ? 'IPv6' : 'IPv4' }
-    return new Server(ring, fd, local)
+    return new Server(ring, fd, local, options.multishotReceive === true)
   }
   throw lastError ?? new Error('listen: no address to listen on')
 }
@@ -499,7 +515,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
     throw system.errno === undefined ? error : netError(-system.errno, 'connect', address, port)
   }
   if (options.noDelay !== false) native.socketSetNoDelay(fd, true)
-  return new Connection(ring, fd, { address, port, family: family === 6 ? 'IPv6' : 'IPv4' })
+  return new Connection(ring, fd, { address, port, family: family === 6 ? 'IPv6' : 'IPv4' }, options.multishotReceive === true)
 }
 
 /**

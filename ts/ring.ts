@@ -762,7 +762,22 @@ export class Ring {
     const signal = options?.signal
     if (signal !== undefined && signal !== null && signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
     const slot = this.#takeSlot()
-    if (slot === undefined) return Promise.reject(systemError(16 /* EBUSY */, syscall))
+    if (slot === undefined) {
+      // Waits its turn for a slot, as any op does.
+      this.#inFlight++
+      return new Promise((resolve, reject) => {
+        this.#enqueue({
+          start: () => {
+            this.#inFlight--
+            this.#submitMultishot(op, settle, syscall, fd, flags, onItem, options).then(resolve, reject)
+          },
+          cancel: (error) => {
+            this.#inFlight--
+            reject(error)
+          },
+        })
+      })
+    }
     this.#inFlight++
     this.#settle[slot] = settle
     this.#big[slot] = 0

@@ -296,7 +296,9 @@ impl Rio {
     /// moves waiting ops into the engine as room frees up. Call it when [`Rio::eventfd`] is
     /// readable (it clears the eventfd).
     pub fn reap(&self, out: &mut Vec<Ready>) -> usize {
-        if !self.inner.quiet.load(AtomicOrdering::Relaxed) {
+        // With a reaper thread the eventfd is its wakeup (for completions and for flush requests):
+        // reading it here could leave the reaper asleep with work to do.
+        if self.reaper.is_none() && !self.inner.quiet.load(AtomicOrdering::Relaxed) {
             let mut counter = 0u64;
             // SAFETY: reads 8 bytes into a live u64 from the ring's non-blocking eventfd; EAGAIN
             // (the counter was already zero) is fine.
