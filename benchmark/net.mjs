@@ -68,7 +68,7 @@ export async function netCase({ runs, quick, row, log }) {
       await server.stop()
       const iter = median(samples)
       log(`  echo ${connections} connections, rio for-await: ${iter.toFixed(0)}/s`)
-      row(`128 B echo, ${connections} connections, for await`, iter, 'node:net echo', rates.node, 'reported')
+      row(`128 B echo, ${connections} connections, for await + multishotReceive`, iter, 'node:net echo', rates.node, 'reported')
     }
   }
   const http = {}
