@@ -328,6 +328,9 @@ export class Ring {
   readonly #big: Uint8Array
   /** 1 when the op's promise already settled (aborted): its completion only frees the slot. */
   readonly #orphan: Uint8Array
+  /** 1 while a multishot receive that found no free provided buffer reads its next chunk with a
+   * plain recv into the slot's staging memory (re-arming at once would fail the same way). */
+  readonly #plainRecv: Uint8Array
   readonly #target: (Uint8Array | Vector | null)[] = []
   readonly #syscall: string[] = []
   readonly #path: (string | undefined)[] = []
@@ -390,6 +393,7 @@ export class Ring {
     this.#settle = new Uint8Array(slots)
     this.#big = new Uint8Array(slots)
     this.#orphan = new Uint8Array(slots)
+    this.#plainRecv = new Uint8Array(slots)
     this.#batchIndex = new Int32Array(slots)
     this.#sendFd = new Int32Array(slots)
     this.#sendFlags = new Int32Array(slots)
@@ -1223,9 +1227,13 @@ export class Ring {
   #finishMultishot(slot: number, result: number, flags: number): void {
     const settle = this.#settle[slot]
     const onItem = this.#onItem[slot]!
+    const plain = this.#plainRecv[slot] === 1
+    this.#plainRecv[slot] = 0
     let failure: unknown = null
     try {
-      if (settle === Settle.RecvMulti && (flags & CQE_F_BUFFER) !== 0 && result > 0) {
+      if (plain && result > 0) {
+        onItem(Buffer.copyBytesFrom(this.#slab, slot * SLOT_BYTES, result))
+      } else if (settle === Settle.RecvMulti && (flags & CQE_F_BUFFER) !== 0 && result > 0) {
         this.#provided ??= new Uint8Array(this.#native.providedBuffers() as ArrayBuffer)
         onItem(Buffer.copyBytesFrom(this.#provided, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))
       } else if (settle === Settle.AcceptMulti && result >= 0) {
@@ -1246,7 +1254,14 @@ export class Ring {
     }
     if ((flags & CQE_F_MORE) !== 0) return
     const stopped = this.#orphan[slot] === 1
-    const rearm = settle === Settle.RecvMulti ? result > 0 || result === -ENOBUFS : result >= 0
+    if (settle === Settle.RecvMulti && result === -ENOBUFS && !stopped) {
+      // Every provided buffer is taken (by receipts not yet handed over): a plain recv makes
+      // progress where re-arming would fail again at once.
+      this.#plainRecv[slot] = 1
+      this.#queue(native.OpCode.Recv, slot, this.#sendFd[slot], SLOT_BYTES, -1, 0, this.#sendFlags[slot], 0)
+      return
+    }
+    const rearm = settle === Settle.RecvMulti ? result > 0 : result >= 0
     if (rearm && !stopped) {
       const op = settle === Settle.RecvMulti ? native.OpCode.RecvMulti : native.OpCode.AcceptMulti
       this.#queue(op, slot, this.#sendFd[slot], 0, -1, 0, this.#sendFlags[slot], 0)
