@@ -56,9 +56,15 @@ struct Provided {
 }
 
 impl Provided {
+    /// The regions, with every buffer published.
     fn new() -> io::Result<Provided> {
         let count = PROVIDED_BUFFERS as usize;
-        Ok(Provided { entries: Region::new(count * 16)?, data: Region::new(count * PROVIDED_BUFFER_BYTES as usize)?, tail: 0 })
+        let mut provided = Provided { entries: Region::new(count * 16)?, data: Region::new(count * PROVIDED_BUFFER_BYTES as usize)?, tail: 0 };
+        for bid in 0..PROVIDED_BUFFERS {
+            provided.give_back(bid);
+        }
+        provided.publish();
+        Ok(provided)
     }
 
     /// Writes buffer `bid` into the next entry (published with the next `publish`).
@@ -684,16 +690,12 @@ impl Core {
         if !ring.multishot() {
             return Err(libc::EINVAL);
         }
-        let mut provided = Provided::new().map_err(|error| errno_of(&error))?;
+        let provided = Provided::new().map_err(|error| errno_of(&error))?;
         // SAFETY: the entries and the buffers are regions the core holds (and JS only reads) until
         // after the ring is dropped in `teardown`; a buffer is the kernel's from its publication
         // until the completion naming it, and JS copies it out before `give_back_buffers` publishes
         // it again.
         unsafe { ring.register_buf_ring(provided.entries.base(), PROVIDED_BUFFERS, PROVIDED_GROUP) }.map_err(|error| errno_of(&error))?;
-        for bid in 0..PROVIDED_BUFFERS {
-            provided.give_back(bid);
-        }
-        provided.publish();
         *self.provided.borrow_mut() = Some(provided);
         Ok(())
     }
@@ -701,16 +703,13 @@ impl Core {
     /// Publishes the buffers handed to JS in the batch just settled.
     fn give_back_buffers(&self) {
         let mut handed_out = self.handed_out.borrow_mut();
-        if handed_out.is_empty() {
-            return;
+        let mut provided = self.provided.borrow_mut();
+        // Buffer ids only come from multishot receives, which exist only once `provided` does.
+        let (Some(provided), false) = (provided.as_mut(), handed_out.is_empty()) else { return };
+        for bid in handed_out.drain(..) {
+            provided.give_back(bid);
         }
-        if let Some(provided) = &mut *self.provided.borrow_mut() {
-            for bid in handed_out.drain(..) {
-                provided.give_back(bid);
-            }
-            provided.publish();
-        }
-        handed_out.clear();
+        provided.publish();
     }
 
     /// A big buffer of at least `len` bytes: a spare one of the right size class, or a new one.

@@ -201,29 +201,27 @@ impl RawOp {
     /// descriptor and the number is handed out again. A registered file's op uses the duplicate
     /// too, since the slot may be emptied and refilled with another file.
     pub(crate) fn pin_descriptor(&mut self) -> std::io::Result<Option<std::os::fd::OwnedFd>> {
-        use std::os::fd::FromRawFd;
-        let lent = match *self {
-            RawOp::Statx { dir, .. } if dir != libc::AT_FDCWD => dir,
-            _ => match self.lent_descriptor() {
-                Some(fd) => fd.raw,
-                None => return Ok(None),
-            },
+        use std::os::fd::{BorrowedFd, OwnedFd};
+        let duplicate = |raw: RawFd| -> std::io::Result<OwnedFd> {
+            // SAFETY: the caller lent the op this descriptor and keeps it open for the call that
+            // is submitting the op, which is where this runs.
+            unsafe { BorrowedFd::borrow_raw(raw) }.try_clone_to_owned()
         };
-        // SAFETY: F_DUPFD_CLOEXEC takes a descriptor and a lowest number; no memory is involved.
-        let copy = unsafe { libc::fcntl(lent, libc::F_DUPFD_CLOEXEC, 0) };
-        if copy < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
         match self {
-            RawOp::Statx { dir, .. } => *dir = copy,
-            op => {
-                if let Some(fd) = op.lent_descriptor() {
-                    *fd = IoFd::raw(copy);
-                }
+            RawOp::Statx { dir, .. } if *dir != libc::AT_FDCWD => {
+                let copy = duplicate(*dir)?;
+                *dir = copy.as_raw_fd();
+                Ok(Some(copy))
             }
+            op => match op.lent_descriptor() {
+                Some(fd) => {
+                    let copy = duplicate(fd.raw)?;
+                    *fd = IoFd::raw(copy.as_raw_fd());
+                    Ok(Some(copy))
+                }
+                None => Ok(None),
+            },
         }
-        // SAFETY: `copy` was just returned by fcntl and nothing else owns it.
-        Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) }))
     }
 }
 

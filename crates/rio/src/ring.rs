@@ -173,6 +173,11 @@ pub(crate) struct State {
 /// reaper before it sleeps.
 const REAPER_SPIN: Duration = Duration::from_micros(50);
 
+/// The errno an error stands for (EIO for one that is not a system error).
+fn errno_of(error: &io::Error) -> i32 {
+    error.raw_os_error().unwrap_or(libc::EIO)
+}
+
 fn closed_error() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "the ring is closed")
 }
@@ -478,7 +483,7 @@ impl Inner {
             if let Some((op, user_data, ordering)) = last_pushed.take() {
                 if let Err(error) = self.engine.push(&op, user_data, ordering) {
                     // The op left the backlog: it must complete (failed), not vanish.
-                    Self::complete_locked(state, user_data, -error.raw_os_error().unwrap_or(libc::EIO), 0, wakers);
+                    Self::complete_locked(state, user_data, -errno_of(&error), 0, wakers);
                     broken = true;
                     continue;
                 }
@@ -491,7 +496,7 @@ impl Inner {
             let ordering = if ordering.links() { Ordering::None } else { ordering };
             match self.engine.push(&op, user_data, ordering) {
                 Ok(()) => state.in_engine += 1,
-                Err(error) => Self::complete_locked(state, user_data, -error.raw_os_error().unwrap_or(libc::EIO), 0, wakers),
+                Err(error) => Self::complete_locked(state, user_data, -errno_of(&error), 0, wakers),
             }
             state.unflushed = true;
         }
@@ -751,17 +756,15 @@ impl Inner {
                 state.reaper_signalled = false;
                 let mut wakers = Vec::new();
                 let served = self.reaper_pass(&mut state, &mut wakers);
+                if !served {
+                    // Going to sleep: a request made once the lock is released must signal the
+                    // eventfd (requests made before it were served by this pass).
+                    self.reaper_awake.store(false, AtomicOrdering::Release);
+                }
                 drop(state);
                 self.after_reap(wakers);
                 if !served {
-                    let state = self.lock();
-                    // Going to sleep: from now on a request must signal the eventfd.
-                    self.reaper_awake.store(false, AtomicOrdering::Release);
-                    if !state.reaper_request.enter {
-                        break;
-                    }
-                    self.reaper_awake.store(true, AtomicOrdering::Release);
-                    continue;
+                    break;
                 }
                 self.spin_for_request();
             }
@@ -776,7 +779,7 @@ impl Inner {
         if request.enter {
             let flushed = self.flush_ops(state, request.end_chains_begun_before);
             state.reaper_flushes.passes += 1;
-            state.reaper_flushes.last_errno = flushed.err().map(|error| error.raw_os_error().unwrap_or(libc::EIO));
+            state.reaper_flushes.last_errno = flushed.err().map(|error| errno_of(&error));
             // What completed inside the enter (page-cache reads) is reaped without a wakeup.
             self.reap_locked(state, wakers);
         }

@@ -18,9 +18,9 @@ pub(crate) struct UringEngine {
     /// Whether the kernel has IORING_OP_FTRUNCATE (6.9). Without it, an ftruncate runs inline at
     /// push time and completes through a NOP whose result is replaced by the syscall's.
     has_ftruncate: bool,
-    /// Whether the kernel takes IORING_TIMEOUT_ETIME_SUCCESS (5.16), which lets an expired timer
-    /// count as a success in a link chain; before it, the flag fails every timeout with EINVAL.
-    has_etime_success: bool,
+    /// IORING_TIMEOUT_ETIME_SUCCESS where the kernel takes it (5.16): an expired timer then counts
+    /// as a success in a link chain. Before 5.16 the flag fails every timeout with EINVAL.
+    timeout_flags: types::TimeoutFlags,
     /// Whether the kernel has multishot accept (5.19), provided buffer rings (5.19) and multishot
     /// recv (6.0).
     pub has_multishot: bool,
@@ -79,9 +79,10 @@ impl UringEngine {
         }
         ring.submitter().register_eventfd(eventfd)?;
         let has_ftruncate = kernel_ops.is_supported(opcode::Ftruncate::CODE);
-        let has_etime_success = kernel_at_least(5, 16);
-        let has_multishot = kernel_at_least(6, 0);
-        Ok(UringEngine { ring, has_ftruncate, has_etime_success, has_multishot, inline_results: Default::default() })
+        let kernel = kernel_version();
+        let timeout_flags = if kernel >= (5, 16) { types::TimeoutFlags::ETIME_SUCCESS } else { types::TimeoutFlags::empty() };
+        let has_multishot = kernel >= (6, 0);
+        Ok(UringEngine { ring, has_ftruncate, timeout_flags, has_multishot, inline_results: Default::default() })
     }
 
     /// The most completions the kernel's queue holds: the in-flight limit.
@@ -116,8 +117,7 @@ impl UringEngine {
             }
             op => op,
         };
-        let timeout_flags = if self.has_etime_success { types::TimeoutFlags::ETIME_SUCCESS } else { types::TimeoutFlags::empty() };
-        let mut entry = to_sqe(&op, timeout_flags).user_data(user_data).flags(sqe_flags(ordering));
+        let mut entry = to_sqe(&op, self.timeout_flags).user_data(user_data).flags(sqe_flags(ordering));
         if is_large_copy(&op) {
             entry = entry.flags(squeue::Flags::ASYNC);
         }
@@ -276,19 +276,19 @@ macro_rules! on {
     };
 }
 
-/// Whether the running kernel's release (`uname -r`) is at least `major.minor`.
-fn kernel_at_least(major: u32, minor: u32) -> bool {
+/// The running kernel's (major, minor) version, from `uname -r` (as new as can be if unreadable:
+/// the opcode probe at start has already refused a kernel too old for rio).
+fn kernel_version() -> (u32, u32) {
     // SAFETY: uname fills a zeroed utsname we own; the release is a NUL-terminated string in it.
     let release = unsafe {
         let mut name: libc::utsname = std::mem::zeroed();
         if libc::uname(&mut name) != 0 {
-            return true;
+            return (u32::MAX, 0);
         }
         std::ffi::CStr::from_ptr(name.release.as_ptr()).to_string_lossy().into_owned()
     };
     let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter_map(|part| part.parse::<u32>().ok());
-    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    found >= (major, minor)
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 fn to_sqe(op: &RawOp, timeout_flags: types::TimeoutFlags) -> squeue::Entry {
