@@ -48,9 +48,9 @@ export interface ConnectOptions {
   ring?: Ring
   /**
    * Experimental: iteration and `toDuplex` read through one multishot receive into ring-owned
-   * provided buffers (io_uring on Linux 6.0+) instead of a receive per chunk. Off by default: under
-   * heavy load on a 2-core machine the test suite saw rare runaway memory with it, not yet
-   * explained.
+   * provided buffers (io_uring on Linux 6.0+) instead of a receive per chunk. Off by default: with
+   * it forced on, the test suite under heavy load on a 2-core machine still failed once in 15
+   * runs, not yet explained.
    */
   multishotReceive?: boolean
 }
@@ -188,11 +188,10 @@ export class Server implements AsyncIterable<Connection> {
 
   #multishotEnded(controller: AbortController, error: SystemError | null): void {
     if (this.#multishot === controller) this.#multishot = null
-    this.#accepting--
     // Paused (aborted), or a listener shut down by close() (EINVAL): not the caller's error.
     const paused = controller.signal.aborted
     if (error !== null && !paused && this.#closing === null && error.errno !== -EINVAL) this.#hand(netError(-error.errno, 'accept'))
-    if (this.#accepting === 0 && this.#drained !== null) this.#drained()
+    this.#settled()
     // Resume at once for callers already waiting.
     if (paused && this.#closing === null && this.#takers.length > 0) this.#acceptMultishot()
   }

@@ -761,45 +761,8 @@ export class Ring {
   }
 
   #submitMultishot(op: number, settle: Settle, syscall: string, fd: number, flags: number, onItem: (item: any) => void, options?: OpOptions): Promise<void> {
-    if (this.#closed) return Promise.reject(invalidState('the ring is closed'))
-    if (!this.#native.multishot) return Promise.reject(systemError(22 /* EINVAL */, syscall))
-    const signal = options?.signal
-    if (signal !== undefined && signal !== null && signal.aborted) return Promise.reject(new AbortError(undefined, { cause: signal.reason }))
-    const slot = this.#takeSlot()
-    if (slot === undefined) {
-      // Waits its turn for a slot, as any op does.
-      this.#inFlight++
-      return new Promise((resolve, reject) => {
-        this.#enqueue({
-          start: () => {
-            this.#inFlight--
-            this.#submitMultishot(op, settle, syscall, fd, flags, onItem, options).then(resolve, reject)
-          },
-          cancel: (error) => {
-            this.#inFlight--
-            reject(error)
-          },
-        })
-      })
-    }
-    this.#inFlight++
-    this.#settle[slot] = settle
-    this.#big[slot] = 0
-    this.#target[slot] = null
-    this.#syscall[slot] = syscall
-    this.#netSyscall[slot] = options?.netSyscall
-    this.#path[slot] = undefined
-    this.#dest[slot] = undefined
-    this.#sendFd[slot] = fd
-    this.#sendFlags[slot] = flags
-    this.#onItem[slot] = onItem
-    this.#queue(op, slot, fd, 0, -1, 0, flags, 0)
-    const promise = new Promise<void>((resolve, reject) => {
-      this.#resolve[slot] = resolve
-      this.#reject[slot] = reject
-    })
-    if (signal !== undefined && signal !== null) this.#watchAbort(slot, signal)
-    return promise
+    if (!this.#closed && !this.#native.multishot) return Promise.reject(systemError(22 /* EINVAL */, syscall))
+    return this.#submit(op, settle, syscall, fd, null, null, 0, -1, flags, 0, options, undefined, undefined, onItem)
   }
 
   /** `shutdown(2)`: 'read', 'write' or 'both' directions of a connection. */
@@ -919,6 +882,8 @@ export class Ring {
     options: OpOptions | undefined,
     path?: PathArgument,
     dest?: PathArgument,
+    /** A multishot op's callback for each item (see `#finishMultishot`). */
+    onItem?: (item: any) => void,
   ): Promise<any> {
     if (this.#closed) return Promise.reject(invalidState('the ring is closed'))
     let ordering = 0
@@ -945,7 +910,7 @@ export class Ring {
           start: () => {
             this.#inFlight--
             signal?.removeEventListener('abort', onAbort)
-            this.#submit(op, settle, syscall, fd, target, source, length, position, a, b, options, path, dest).then(resolve, reject)
+            this.#submit(op, settle, syscall, fd, target, source, length, position, a, b, options, path, dest, onItem).then(resolve, reject)
           },
           cancel: (error) => {
             this.#inFlight--
@@ -999,12 +964,14 @@ export class Ring {
     this.#target[slot] = target
     this.#syscall[slot] = syscall
     this.#netSyscall[slot] = options?.netSyscall
-    if (settle === Settle.SendAll) {
+    if (settle === Settle.SendAll || onItem !== undefined) {
+      // Submitted again from its completion: a partial send's rest, a multishot op re-armed.
       this.#sendFd[slot] = fd
       this.#sendFlags[slot] = a
       this.#sent[slot] = 0
       this.#length[slot] = length
     }
+    this.#onItem[slot] = onItem
     this.#path[slot] = path?.text
     this.#dest[slot] = dest?.text
     const promise = new Promise((resolve, reject) => {
@@ -1059,6 +1026,15 @@ export class Ring {
     }
     this.#slab[offset + at + length] = 0
     return at + length + 1
+  }
+
+  /** Removes the abort listener of the op in `slot`, if it has one. */
+  #unwatchAbort(slot: number): void {
+    const abort = this.#abort[slot]
+    if (abort !== undefined) {
+      this.#abort[slot] = undefined
+      abort.signal.removeEventListener('abort', abort.listener)
+    }
   }
 
   #watchAbort(slot: number, signal: AbortSignal): void {
@@ -1118,11 +1094,7 @@ export class Ring {
     this.#reject[slot] = noop
     this.#target[slot] = null
     this.#inFlight--
-    const abort = this.#abort[slot]
-    if (abort !== undefined) {
-      this.#abort[slot] = undefined
-      abort.signal.removeEventListener('abort', abort.listener)
-    }
+    this.#unwatchAbort(slot)
     if (this.#orphan[slot] === 1) {
       this.#orphan[slot] = 0
       if (big === 1) this.#native.finishBig(slot, null, 0)
@@ -1274,11 +1246,7 @@ export class Ring {
     this.#onItem[slot] = undefined
     this.#orphan[slot] = 0
     this.#inFlight--
-    const abort = this.#abort[slot]
-    if (abort !== undefined) {
-      this.#abort[slot] = undefined
-      abort.signal.removeEventListener('abort', abort.listener)
-    }
+    this.#unwatchAbort(slot)
     this.#free.push(slot)
     if (stopped) return
     if (result >= 0) resolve(undefined)
