@@ -243,6 +243,23 @@ test('appendBatch gives consecutive LSNs in the order of its records, between si
   await assertHolds(t, log, [Buffer.from('before'), Buffer.from('a'), Buffer.from('b'), Buffer.from('c'), Buffer.alloc(0), Buffer.from('after'), ...big])
 })
 
+test('appends of one tick are handed over in order even past the 1 MiB staged in JS: singles and a batch straddling a flush', async (t) => {
+  const log = await openLog(t, tempDir(t))
+  // ~1.5 MiB of single appends, then a batch of ~1 MiB that cannot fit what is left of the stage,
+  // then more singles: the stage is flushed for room before the batch, never inside it.
+  const singles = Array.from({ length: 12_000 }, (_, i) => recordData(i, 128))
+  const batch = Array.from({ length: 100 }, (_, i) => recordData(100_000 + i, 10 * KiB))
+  const after = Array.from({ length: 500 }, (_, i) => recordData(200_000 + i, 64))
+  const singleLsns = singles.map((record) => log.append(record))
+  const batchLsns = log.appendBatch(batch)
+  const afterLsns = after.map((record) => log.append(record))
+  t.is(log.nextLsn, 1 + singles.length + batch.length + after.length, 'nextLsn counts appends not yet handed over')
+  t.deepEqual(await Promise.all(singleLsns), singles.map((_, i) => 1 + i))
+  t.deepEqual(await batchLsns, batch.map((_, i) => 1 + singles.length + i))
+  t.deepEqual(await Promise.all(afterLsns), after.map((_, i) => 1 + singles.length + batch.length + i))
+  await assertHolds(t, log, [...singles, ...batch, ...after])
+})
+
 test('append takes strings (as UTF-8), typed arrays and DataViews by their viewed bytes, and empty records', async (t) => {
   const log = await openLog(t, tempDir(t))
   const backing = Buffer.from('0123456789abcdef')

@@ -46,6 +46,16 @@ interface Waiting {
   reject: (error: Error) => void
 }
 
+/** An append (or appendBatch) staged in this tick: `records` of the staged bytes are its. */
+interface Staged {
+  records: number
+  resolve: (lsn: number) => void
+  reject: (error: Error) => void
+}
+
+/** Staged bytes past which `append` hands them to the writer at once rather than at tick's end. */
+const STAGE_LIMIT_BYTES = 1 << 20
+
 /** Bytes of records each read of `entries` asks for. */
 const READ_BYTES = 1 << 20
 
@@ -93,6 +103,15 @@ export class Log {
   readonly #native: native.NativeLog
   readonly #dir: string
   readonly #waiting: Waiting[] = []
+  /**
+   * Appends of this tick, copied in as they are made and handed to the writer in one native call
+   * from a microtask: a native call per record costs more than the record's share of a batch
+   * (and concurrent appenders all come back in one tick, when a batch becomes durable).
+   */
+  #stagedBytes = new Uint8Array(64 * 1024)
+  #stagedEnds = new Uint32Array(1024)
+  #stagedRecords = 0
+  readonly #staged: Staged[] = []
   /** Holds the event loop open while appends wait to be durable. */
   readonly #keepAlive: NodeJS.Timeout
   #closing: Promise<void> | null = null
@@ -141,6 +160,7 @@ export class Log {
 
   /** The LSN the next append gets. */
   get nextLsn(): number {
+    this.#flush()
     return this.#native.nextLsn
   }
 
@@ -149,16 +169,19 @@ export class Log {
     return this.#native.firstLsn
   }
 
-  /** Appends a record; resolves to its LSN once it is durable. */
+  /**
+   * Appends a record; resolves to its LSN once it is durable. The record is copied before this
+   * returns, so the caller may reuse its buffer at once.
+   */
   append(data: Uint8Array | string): Promise<number> {
     if (this.#closing) return Promise.reject(invalidState('the log is closed'))
-    let encoded: number
+    let bytes: Uint8Array
     try {
-      encoded = this.#native.append(recordWithin(data, 'data'))
+      bytes = recordWithin(data, 'data')
     } catch (error) {
-      return Promise.reject(error instanceof TypeError || error instanceof RangeError ? error : fromNative(error, 'append', this.#dir))
+      return Promise.reject(error)
     }
-    return this.#wait(encoded)
+    return new Promise((resolve, reject) => this.#stage([bytes], { records: 1, resolve, reject }))
   }
 
   /** Appends several records at once (consecutive LSNs); resolves to their LSNs once durable. */
@@ -167,23 +190,65 @@ export class Log {
     if (!Array.isArray(records)) throw invalidArgType('records', 'an instance of Array', records)
     if (records.length === 0) return []
     const bytes = records.map((record, i) => recordWithin(record, `records[${i}]`))
-    let encoded: number
-    try {
-      encoded = this.#native.appendBatch(bytes)
-    } catch (error) {
-      throw fromNative(error, 'append', this.#dir)
-    }
-    const first = Math.floor(encoded / native.EPOCH_SPAN)
-    await this.#wait(encoded + (bytes.length - 1) * native.EPOCH_SPAN)
-    return bytes.map((_, i) => first + i)
+    const last = await new Promise<number>((resolve, reject) => this.#stage(bytes, { records: bytes.length, resolve, reject }))
+    return bytes.map((_, i) => last - (bytes.length - 1) + i)
   }
 
-  #wait(encoded: number): Promise<number> {
-    const lsn = Math.floor(encoded / native.EPOCH_SPAN)
+  /**
+   * Copies an append's records into the staged bytes, scheduling their flush with the tick's
+   * first append. An append's records go to the writer in one call, so a flush for room comes
+   * before them, never between them.
+   */
+  #stage(records: readonly Uint8Array[], append: Staged): void {
+    let bytes = 0
+    for (const record of records) bytes += record.byteLength
+    if (this.#stagedRecords > 0 && this.#stagedEnd() + bytes > STAGE_LIMIT_BYTES) this.#flush()
+    if (this.#stagedRecords === 0) queueMicrotask(() => this.#flush())
+    const start = this.#stagedEnd()
+    if (start + bytes > this.#stagedBytes.byteLength) {
+      const grown = new Uint8Array(Math.max(this.#stagedBytes.byteLength * 2, start + bytes))
+      grown.set(this.#stagedBytes.subarray(0, start))
+      this.#stagedBytes = grown
+    }
+    if (this.#stagedRecords + records.length > this.#stagedEnds.length) {
+      const grown = new Uint32Array(Math.max(this.#stagedEnds.length * 2, this.#stagedRecords + records.length))
+      grown.set(this.#stagedEnds.subarray(0, this.#stagedRecords))
+      this.#stagedEnds = grown
+    }
+    let end = start
+    for (const record of records) {
+      this.#stagedBytes.set(record, end)
+      end += record.byteLength
+      this.#stagedEnds[this.#stagedRecords++] = end
+    }
+    this.#staged.push(append)
+  }
+
+  #stagedEnd(): number {
+    return this.#stagedRecords === 0 ? 0 : this.#stagedEnds[this.#stagedRecords - 1]
+  }
+
+  /** Hands the staged records to the writer in one call; they wait for durability from then on. */
+  #flush(): void {
+    const count = this.#stagedRecords
+    if (count === 0) return
+    this.#stagedRecords = 0
+    const staged = this.#staged.splice(0)
+    let encoded: number
+    try {
+      encoded = this.#native.appendStaged(this.#stagedBytes.subarray(0, this.#stagedEnds[count - 1]), this.#stagedEnds.subarray(0, count))
+    } catch (error) {
+      const failure = fromNative(error, 'append', this.#dir)
+      for (const append of staged) append.reject(failure)
+      return
+    }
+    let lsn = Math.floor(encoded / native.EPOCH_SPAN) - 1
     const epoch = encoded % native.EPOCH_SPAN
-    return new Promise((resolve, reject) => {
-      if (this.#waiting.push({ lsn, epoch, resolve, reject }) === 1) this.#keepAlive.ref()
-    })
+    if (this.#waiting.length === 0) this.#keepAlive.ref()
+    for (const append of staged) {
+      lsn += append.records
+      this.#waiting.push({ lsn, epoch, resolve: append.resolve, reject: append.reject })
+    }
   }
 
   /** Settles appends from the writer's notices: failures first, then everything durable. */
@@ -241,6 +306,7 @@ export class Log {
 
   /** Waits for what was appended to be durable, stops the writer and unlocks the directory. */
   close(): Promise<void> {
+    this.#flush()
     this.#closing ??= (async () => {
       this.#keepAlive.ref()
       try {

@@ -147,9 +147,10 @@ pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
     /// Wakes the writer: an eventfd it polls beside its ring.
     pub wake: OwnedFd,
-    /// While the writer waits for appenders to come back (see `Writer::gather`): the LSN whose
-    /// append should wake it. 0 otherwise.
-    pub gather_until: AtomicU64,
+    /// Records appended since the log opened, a count never reset (LSNs are, after a failure):
+    /// the writer watches it while it gathers a batch (see `Writer::gather`) without taking the
+    /// queue's lock.
+    pub appended: AtomicU64,
     pub segments: Mutex<Vec<SegmentInfo>>,
     durable: Mutex<Lsn>,
     durable_changed: Condvar,
@@ -325,7 +326,7 @@ impl Log {
                 failures: Vec::new(),
             }),
             wake,
-            gather_until: AtomicU64::new(0),
+            appended: AtomicU64::new(0),
             segments: Mutex::new(segments),
             durable: Mutex::new(next_lsn - 1),
             durable_changed: Condvar::new(),
@@ -366,10 +367,12 @@ impl Log {
             queue.next_lsn += 1;
         }
         let epoch = queue.epoch;
-        let next = queue.next_lsn;
+        let count = queue.next_lsn - first;
         drop(queue);
-        let gather_until = self.shared.gather_until.load(AtomicOrdering::Acquire);
-        if was_empty || (gather_until != 0 && next >= gather_until) {
+        self.shared.appended.fetch_add(count, AtomicOrdering::Release);
+        // A writer with batches in flight or gathering watches `appended`; only one that found
+        // nothing pending may be asleep.
+        if was_empty {
             self.shared.wake_writer();
         }
         Ok(Appended { lsn: first, epoch })

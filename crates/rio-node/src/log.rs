@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use napi::bindgen_prelude::{AsyncTask, Buffer, Function, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Function, Uint32ArraySlice, Uint8ArraySlice};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status, Task};
 use napi_derive::napi;
@@ -204,16 +204,23 @@ fn lsn_of(value: f64, name: &str) -> napi::Result<u64> {
 
 #[napi]
 impl NativeLog {
-    /// Queues a record; returns its LSN and epoch, encoded (see EPOCH_SPAN).
+    /// Queues the records staged in `bytes`, record `i` ending at `ends[i]` (consecutive LSNs);
+    /// returns the first's LSN and epoch, encoded (see EPOCH_SPAN). JS stages a tick's appends and
+    /// hands them over in one call; the bytes are copied before this returns.
     #[napi]
-    pub fn append(&self, data: Uint8Array) -> napi::Result<f64> {
-        self.log.append(&data).map(encode).map_err(to_napi)
-    }
-
-    /// Queues several records (consecutive LSNs); returns the first's LSN and epoch, encoded.
-    #[napi]
-    pub fn append_batch(&self, records: Vec<Uint8Array>) -> napi::Result<f64> {
-        self.log.append_batch(records.iter().map(|record| &record[..])).map(encode).map_err(to_napi)
+    pub fn append_staged(&self, bytes: Uint8ArraySlice, ends: Uint32ArraySlice) -> napi::Result<f64> {
+        let bytes: &[u8] = &bytes;
+        let mut start = 0usize;
+        let mut records = Vec::with_capacity(ends.len());
+        for &end in ends.iter() {
+            let end = end as usize;
+            if end < start || end > bytes.len() {
+                return Err(napi::Error::new(Status::InvalidArg, format!("staged record ends at {end}, outside {start}..={}", bytes.len())));
+            }
+            records.push(&bytes[start..end]);
+            start = end;
+        }
+        self.log.append_batch(records).map(encode).map_err(to_napi)
     }
 
     /// Everything the writer reported since the last call (and re-arms the notice call).
