@@ -475,3 +475,24 @@ test('closing a connection ends an async iteration over it that is waiting for d
   await within(outcomeOf(iterating), 5000, 'the iteration after close()')
   t.deepEqual(chunks, ['one'])
 })
+
+test('a connection iterator ends with done once the stream ends, stays done, and a break leaves the connection usable', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
+  t.teardown(() => settledWithin(client.close()))
+  t.teardown(() => settledWithin(accepted.close()))
+  await client.send('first')
+  for await (const chunk of accepted) {
+    t.is(chunk.toString(), 'first')
+    break
+  }
+  // The break ended that iteration only: the connection still receives.
+  await client.send('second')
+  const iterator = accepted[Symbol.asyncIterator]()
+  t.is(iterator[Symbol.asyncIterator](), iterator)
+  t.is((await iterator.next()).value.toString(), 'second')
+  await client.shutdown('write')
+  t.deepEqual(await iterator.next(), { value: undefined, done: true })
+  t.deepEqual(await iterator.next(), { value: undefined, done: true }, 'an ended iterator stays ended')
+})

@@ -159,6 +159,50 @@ test('4 MiB sent in sends larger than a staging slot arrive identical and in ord
   t.true(received.equals(data), 'the bytes received differ from the bytes sent')
 })
 
+test('recvChunk resolves to a new Buffer of exactly the bytes received, and an empty one at end of stream', async (t) => {
+  const ring = openRing(t)
+  const { server, client } = await connectedPair(t, ring)
+  await ring.send(client, Buffer.from('hello'))
+  const chunk = await ring.recvChunk(server, 64 * KiB)
+  t.true(Buffer.isBuffer(chunk))
+  t.is(chunk.toString(), 'hello')
+  t.is(chunk.length, 5, 'the chunk is sized to what came, not to maxBytes')
+  await ring.send(client, Buffer.from('0123456789'))
+  t.is((await ring.recvChunk(server, 4)).toString(), '0123', 'at most maxBytes')
+  t.is((await ring.recvChunk(server, 100)).toString(), '456789')
+  await ring.shutdown(client, 'write')
+  t.is((await ring.recvChunk(server, 100)).length, 0)
+})
+
+test('recvChunk past a staging slot (1 MiB at a time) carries 4 MiB identical and in order', async (t) => {
+  const ring = openRing(t)
+  const { server, client } = await connectedPair(t, ring)
+  const data = pattern(4 * MiB, 11)
+  const receiving = (async () => {
+    const chunks = []
+    for (;;) {
+      const chunk = await ring.recvChunk(server, MiB)
+      if (chunk.length === 0) return Buffer.concat(chunks)
+      t.true(chunk.length <= MiB)
+      chunks.push(chunk)
+    }
+  })()
+  await sendAll(ring, client, data)
+  await ring.shutdown(client, 'write')
+  t.true((await receiving).equals(data), 'the bytes received differ from the bytes sent')
+})
+
+test('recvChunk rejects a bad maxBytes with Node-style errors and a bad fd with EBADF', async (t) => {
+  const ring = openRing(t)
+  for (const bad of [0, -1, 1.5, 16 * MiB + 1, Number.NaN]) {
+    t.is((await rejectionOf(t, ring.recvChunk(0, bad))).code, 'ERR_OUT_OF_RANGE', `maxBytes ${bad}`)
+  }
+  t.is((await rejectionOf(t, ring.recvChunk(0, '64'))).code, 'ERR_INVALID_ARG_TYPE')
+  const error = await rejectionOf(t, ring.recvChunk(BAD_FD, 16))
+  t.is(error.code, 'EBADF')
+  t.is(error.syscall, 'recv')
+})
+
 test('closing an accepted socket through the ring ends the stream for the peer', async (t) => {
   const ring = openRing(t)
   const listener = listeningSocket(t)

@@ -163,6 +163,8 @@ const enum Settle {
   AcceptMulti,
   /** A multishot receive: each completion hands a copy of the provided buffer it filled. */
   RecvMulti,
+  /** A new Buffer of exactly the bytes received (the data copied out of staging memory). */
+  Chunk,
 }
 
 /** The targets of a `readvAt`, with their lengths when it started (a detached view shrinks to 0). */
@@ -195,6 +197,8 @@ const CQE_F_BUFFER = 1
 const CQE_F_MORE = 2
 const ETIME = 62
 const MAX_POSITION = 2 ** 53 - 1
+/** The most `recvChunk` receives at once (past a slot's 64 KiB, it stages in memory of its own). */
+const MAX_CHUNK_BYTES = 16 * 1024 * 1024
 
 const noop = (): void => {}
 
@@ -730,6 +734,21 @@ export class Ring {
     return this.#submit(native.OpCode.Recv, Settle.Read, 'recv', fd, view, null, view.byteLength, -1, options?.flags ?? 0, 0, options)
   }
 
+  /**
+   * `recv(2)` of up to `maxBytes` into the ring's staging memory. Resolves to a new Buffer of
+   * exactly the bytes received (empty once the peer has shut down): no buffer of `maxBytes` to
+   * allocate per receive, as `recv` into a fresh buffer would need.
+   */
+  recvChunk(fd: number, maxBytes: number, options?: OpOptions & { flags?: number }): Promise<Buffer> {
+    const error = checkFd(fd) ?? this.#uintError('flags', options?.flags ?? 0)
+    if (error) return Promise.reject(error)
+    if (typeof maxBytes !== 'number') return Promise.reject(invalidArgType('maxBytes', 'of type number', maxBytes))
+    if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_CHUNK_BYTES) {
+      return Promise.reject(outOfRange('maxBytes', `an integer >= 1 and <= ${MAX_CHUNK_BYTES}`, maxBytes))
+    }
+    return this.#submit(native.OpCode.Recv, Settle.Chunk, 'recv', fd, null, null, maxBytes, -1, options?.flags ?? 0, 0, options)
+  }
+
   /** Whether `acceptMultishot` and `recvMultishot` work here (io_uring on Linux 6.0 or later). */
   get multishot(): boolean {
     return !this.#closed && this.#native.multishot
@@ -1154,6 +1173,14 @@ export class Ring {
         this.#free.push(slot)
         if (intact) resolve(result)
         else reject(detachedError(this.#syscall[slot]))
+        return
+      }
+      case Settle.Chunk: {
+        const chunk = Buffer.allocUnsafe(result)
+        if (big === 1) this.#native.finishBig(slot, chunk, result)
+        else if (result > 0) chunk.set(new Uint8Array(this.#slabBuffer, offset, result))
+        this.#free.push(slot)
+        resolve(chunk)
         return
       }
       case Settle.Count:
