@@ -55,6 +55,11 @@ interface Staged {
 
 /** Staged bytes past which `append` hands them to the writer at once rather than at tick's end. */
 const STAGE_LIMIT_BYTES = 1 << 20
+/** The stage's starting size, which it goes back to after an append larger than the limit. */
+const STAGE_START_BYTES = 64 * 1024
+const STAGE_START_RECORDS = 1024
+/** The most bytes one append (or appendBatch) may stage: the ends are 32-bit. */
+const STAGE_MAX_BYTES = 2 ** 32 - 1
 
 /** Bytes of records each read of `entries` asks for. */
 const READ_BYTES = 1 << 20
@@ -108,8 +113,8 @@ export class Log {
    * from a microtask: a native call per record costs more than the record's share of a batch
    * (and concurrent appenders all come back in one tick, when a batch becomes durable).
    */
-  #stagedBytes = new Uint8Array(64 * 1024)
-  #stagedEnds = new Uint32Array(1024)
+  #stagedBytes = new Uint8Array(STAGE_START_BYTES)
+  #stagedEnds = new Uint32Array(STAGE_START_RECORDS)
   #stagedRecords = 0
   readonly #staged: Staged[] = []
   /** Holds the event loop open while appends wait to be durable. */
@@ -190,6 +195,9 @@ export class Log {
     if (!Array.isArray(records)) throw invalidArgType('records', 'an instance of Array', records)
     if (records.length === 0) return []
     const bytes = records.map((record, i) => recordWithin(record, `records[${i}]`))
+    let total = 0
+    for (const record of bytes) total += record.byteLength
+    if (total > STAGE_MAX_BYTES) throw outOfRange('the total byteLength of records', `<= ${STAGE_MAX_BYTES}`, total)
     const last = await new Promise<number>((resolve, reject) => this.#stage(bytes, { records: bytes.length, resolve, reject }))
     return bytes.map((_, i) => last - (bytes.length - 1) + i)
   }
@@ -224,6 +232,7 @@ export class Log {
     this.#staged.push(append)
   }
 
+  /** Where the staged bytes end. */
   #stagedEnd(): number {
     return this.#stagedRecords === 0 ? 0 : this.#stagedEnds[this.#stagedRecords - 1]
   }
@@ -238,9 +247,12 @@ export class Log {
     try {
       encoded = this.#native.appendStaged(this.#stagedBytes.subarray(0, this.#stagedEnds[count - 1]), this.#stagedEnds.subarray(0, count))
     } catch (error) {
-      const failure = fromNative(error, 'append', this.#dir)
-      for (const append of staged) append.reject(failure)
+      for (const append of staged) append.reject(fromNative(error, 'append', this.#dir))
       return
+    } finally {
+      // The native call copied the bytes; a stage grown for one huge append is not kept.
+      if (this.#stagedBytes.byteLength > STAGE_LIMIT_BYTES) this.#stagedBytes = new Uint8Array(STAGE_START_BYTES)
+      if (this.#stagedEnds.length > 64 * STAGE_START_RECORDS) this.#stagedEnds = new Uint32Array(STAGE_START_RECORDS)
     }
     let lsn = Math.floor(encoded / native.EPOCH_SPAN) - 1
     const epoch = encoded % native.EPOCH_SPAN

@@ -424,31 +424,49 @@ export class Connection implements AsyncIterable<Buffer> {
 
   /**
    * The chunks received, until the end of the stream. Written out rather than as an async
-   * generator, whose `await` and `yield` cost two more microtask hops per chunk: an echo server's
-   * whole round trip is a few of them.
+   * generator, whose `await` and `yield` cost two more microtask hops per chunk (an echo server's
+   * whole round trip is a few of them), with a generator's semantics: calls queue, so a `next()`
+   * made while another is pending reads after it, and `return()` or `throw()` end the iteration
+   * after the reads asked for before them.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
-    let finished = false
     const done: IteratorReturnResult<undefined> = { value: undefined, done: true }
-    const iterator: AsyncIterableIterator<Buffer> = {
-      next: () => {
-        if (finished) return Promise.resolve(done)
-        return this.readChunk().then(
-          (chunk): IteratorResult<Buffer> => {
-            if (chunk !== null) return { value: chunk, done: false }
-            finished = true
-            return done
-          },
-          (error: unknown) => {
-            finished = true
-            throw error
-          },
-        )
-      },
-      return: () => {
-        finished = true
+    let finished = false
+    /** Calls not yet settled, and the last one's promise: the next call runs after it. */
+    let outstanding = 0
+    let last: Promise<IteratorResult<Buffer>> = Promise.resolve(done)
+    const queue = (call: () => Promise<IteratorResult<Buffer>>): Promise<IteratorResult<Buffer>> => {
+      last = outstanding++ === 0 ? call() : last.then(call, call)
+      return last
+    }
+    const end = (error?: { thrown: unknown }): Promise<IteratorResult<Buffer>> => {
+      outstanding--
+      finished = true
+      return error === undefined ? Promise.resolve(done) : Promise.reject(error.thrown)
+    }
+    const read = (): Promise<IteratorResult<Buffer>> => {
+      if (finished) {
+        outstanding--
         return Promise.resolve(done)
-      },
+      }
+      return this.readChunk().then(
+        (chunk): IteratorResult<Buffer> => {
+          outstanding--
+          if (chunk !== null) return { value: chunk, done: false }
+          finished = true
+          return done
+        },
+        (error: unknown) => {
+          outstanding--
+          finished = true
+          throw error
+        },
+      )
+    }
+    const iterator: AsyncIterableIterator<Buffer> = {
+      next: () => queue(read),
+      return: () => queue(() => end()),
+      throw: (thrown: unknown) => queue(() => end({ thrown })),
       [Symbol.asyncIterator]: () => iterator,
     }
     return iterator

@@ -737,7 +737,9 @@ export class Ring {
   /**
    * `recv(2)` of up to `maxBytes` into the ring's staging memory. Resolves to a new Buffer of
    * exactly the bytes received (empty once the peer has shut down): no buffer of `maxBytes` to
-   * allocate per receive, as `recv` into a fresh buffer would need.
+   * allocate per receive, as `recv` into a fresh buffer would need. Up to 64 KiB the receive
+   * uses its op's staging slot; a larger `maxBytes` stages in memory of that size, held until
+   * data comes (so keep it small for receives that may wait long).
    */
   recvChunk(fd: number, maxBytes: number, options?: OpOptions & { flags?: number }): Promise<Buffer> {
     const error = checkFd(fd) ?? this.#uintError('flags', options?.flags ?? 0)
@@ -1177,10 +1179,14 @@ export class Ring {
       }
       case Settle.Chunk: {
         const chunk = Buffer.allocUnsafe(result)
-        if (big === 1) this.#native.finishBig(slot, chunk, result)
+        // finishBig copies into a Buffer it was just given, so it fails only if the op's staging
+        // memory is gone: never hand out the unfilled Buffer then.
+        let filled = true
+        if (big === 1) filled = this.#native.finishBig(slot, chunk, result)
         else if (result > 0) chunk.set(new Uint8Array(this.#slabBuffer, offset, result))
         this.#free.push(slot)
-        resolve(chunk)
+        if (filled) resolve(chunk)
+        else reject(invalidState(`the staging memory of this ${this.#syscall[slot]} is gone`))
         return
       }
       case Settle.Count:

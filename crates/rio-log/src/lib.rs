@@ -370,8 +370,9 @@ impl Log {
         let count = queue.next_lsn - first;
         drop(queue);
         self.shared.appended.fetch_add(count, AtomicOrdering::Release);
-        // A writer with batches in flight or gathering watches `appended`; only one that found
-        // nothing pending may be asleep.
+        // A writer that is gathering or watching its batches sees `appended` move. One asleep
+        // either found nothing pending (this append is the first since) or has a full pipeline,
+        // which its completions wake.
         if was_empty {
             self.shared.wake_writer();
         }

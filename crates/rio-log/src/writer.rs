@@ -123,6 +123,9 @@ impl Writer {
     /// Runs until the log is closed and everything appended has been written (or failed).
     pub(crate) fn run(mut self) {
         loop {
+            // Taken before looking for appends, so one that lands after the last look still
+            // ends the wait below.
+            let appended = self.shared.appended.load(AtomicOrdering::Acquire);
             while self.failing.is_none() && self.in_flight.len() < self.shared.options.pipeline {
                 self.gather();
                 if !self.next_batch() {
@@ -136,7 +139,7 @@ impl Writer {
                 }
             }
             let _ = self.ring.submit_all();
-            self.wait_for_progress();
+            self.wait_for_progress(appended);
         }
     }
 
@@ -157,22 +160,29 @@ impl Writer {
         }
     }
 
-    /// Waits until a batch's op completes or, with room for another batch, an append arrives:
-    /// watching for COMPLETION_SPIN_LIMIT while batches are in flight, then asleep.
-    fn wait_for_progress(&mut self) {
+    /// Waits until a batch's op completes, a batch finishes, or (with room for another batch)
+    /// `Shared::appended` moves past `appended`: watching for COMPLETION_SPIN_LIMIT while batches
+    /// are in flight, then asleep.
+    fn wait_for_progress(&mut self, appended: u64) {
         if !self.in_flight.is_empty() {
             let room = self.failing.is_none() && self.in_flight.len() < self.shared.options.pipeline;
-            let appended = self.shared.appended.load(AtomicOrdering::Acquire);
             let deadline = Instant::now() + COMPLETION_SPIN_LIMIT;
-            loop {
-                let finished_before = self.front_id;
-                if self.reap() > 0 || self.front_id != finished_before || (room && self.shared.appended.load(AtomicOrdering::Acquire) != appended) {
-                    return;
+            // While it watches, the ring need not signal its eventfd (nor `reap` read it).
+            self.ring.set_notifications(false);
+            let progressed = loop {
+                let front_before = self.front_id;
+                if self.reap() > 0 || self.front_id != front_before || (room && self.shared.appended.load(AtomicOrdering::Acquire) != appended) {
+                    break true;
                 }
                 if Instant::now() >= deadline {
-                    break;
+                    break false;
                 }
                 std::thread::yield_now();
+            };
+            // Signals the eventfd if completions came meanwhile, so the sleep below sees them.
+            self.ring.set_notifications(true);
+            if progressed {
+                return;
             }
         }
         self.wait();
