@@ -38,46 +38,52 @@ function load(protocol, port, connections, seconds) {
 
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 
+/** The median round trips per second of `runs` loads of `seconds` on a server `start()` gives. */
+async function measureServer(start, protocol, connections, runs, seconds) {
+  const server = await start()
+  const samples = []
+  for (let i = 0; i < runs; i++) samples.push(load(protocol, server.port, connections, seconds))
+  await server.stop()
+  return median(samples)
+}
+
+const jsServer = (impl) => () => startServer(process.execPath, ['benchmark/servers.mjs', impl])
+
 /** Measures every server at every connection count; adds rows through `row`. */
 export async function netCase({ runs, quick, row, log }) {
   buildTools(log)
   const seconds = quick ? 1 : 3
   const servers = {
-    rio: () => startServer(process.execPath, ['benchmark/servers.mjs', 'rio-echo']),
-    node: () => startServer(process.execPath, ['benchmark/servers.mjs', 'node-echo']),
+    rio: jsServer('rio-echo'),
+    node: jsServer('node-echo'),
     rust: () => startServer(path.join(release, 'echo-rio'), ['127.0.0.1:0']),
   }
   for (const connections of [64, 256, 1000]) {
     const rates = {}
     for (const [name, start] of Object.entries(servers)) {
-      const server = await start()
-      const samples = []
-      for (let i = 0; i < runs; i++) samples.push(load('echo', server.port, connections, seconds))
-      await server.stop()
-      rates[name] = median(samples)
+      rates[name] = await measureServer(start, 'echo', connections, runs, seconds)
       log(`  echo ${connections} connections, ${name}: ${rates[name].toFixed(0)}/s`)
     }
     const label = `128 B echo, ${connections} connections`
     row(label, rates.rio, 'node:net echo', rates.node, connections === 256 ? '≥ 1.5×' : '')
     row(label, rates.rio, 'Rust echo on crates/rio', rates.rust, connections === 256 ? '≥ 0.85×' : '')
     if (connections === 256) {
-      // The same server as users usually write it: `for await (const chunk of connection)`.
-      const server = await startServer(process.execPath, ['benchmark/servers.mjs', 'rio-echo-iter'])
-      const samples = []
-      for (let i = 0; i < runs; i++) samples.push(load('echo', server.port, connections, seconds))
-      await server.stop()
-      const iter = median(samples)
-      log(`  echo ${connections} connections, rio for-await: ${iter.toFixed(0)}/s`)
-      row(`128 B echo, ${connections} connections, for await + multishotReceive`, iter, 'node:net echo', rates.node, 'reported')
+      // The same server as users usually write it: `for await (const chunk of connection)`, with
+      // single-shot receives (the default) and with multishotReceive.
+      for (const [impl, variant] of [
+        ['rio-echo-iter', 'for await'],
+        ['rio-echo-iter-multishot', 'for await + multishotReceive'],
+      ]) {
+        const rate = await measureServer(jsServer(impl), 'echo', connections, runs, seconds)
+        log(`  echo ${connections} connections, rio ${variant}: ${rate.toFixed(0)}/s`)
+        row(`${label}, ${variant}`, rate, 'node:net echo', rates.node, 'reported')
+        row(`${label}, ${variant}`, rate, 'Rust echo on crates/rio', rates.rust, 'reported')
+      }
     }
   }
   const http = {}
   for (const name of ['rio-http', 'node-http']) {
-    const server = await startServer(process.execPath, ['benchmark/servers.mjs', name])
-    const samples = []
-    for (let i = 0; i < runs; i++) samples.push(load('http', server.port, 256, seconds))
-    await server.stop()
-    http[name] = median(samples)
+    http[name] = await measureServer(jsServer(name), 'http', 256, runs, seconds)
     log(`  http 256 connections, ${name}: ${http[name].toFixed(0)}/s`)
   }
   row('node:http GET, 256 connections', http['rio-http'], 'plain node:http', http['node-http'], 'reported')

@@ -1,7 +1,8 @@
 // The servers the network benchmark loads, one per process: `node servers.mjs IMPL` prints the
 // port it listens on (127.0.0.1), then serves until killed.
 //   rio-echo    echo over rio-uring/net (recv into one buffer, send it back)
-//   rio-echo-iter  the same with `for await (const chunk of connection)` and multishot receives
+//   rio-echo-iter  the same with `for await (const chunk of connection)`, as users write it
+//   rio-echo-iter-multishot  the same with multishotReceive (one multishot receive per connection)
 //   node-echo   echo over node:net
 //   rio-http    node:http served over rio-uring   node-http   plain node:http
 import net from 'node:net'
@@ -27,8 +28,8 @@ if (impl === 'rio-echo') {
       await connection.close()
     })()
   }
-} else if (impl === 'rio-echo-iter') {
-  const server = await listen({ host: '127.0.0.1', port: 0, multishotReceive: true })
+} else if (impl === 'rio-echo-iter' || impl === 'rio-echo-iter-multishot') {
+  const server = await listen({ host: '127.0.0.1', port: 0, multishotReceive: impl === 'rio-echo-iter-multishot' })
   console.log(server.port)
   for await (const connection of server) {
     void (async () => {
@@ -52,6 +53,6 @@ if (impl === 'rio-echo') {
   const server = http.createServer(reply)
   server.listen(0, '127.0.0.1', () => console.log(server.address().port))
 } else {
-  console.error('usage: node servers.mjs rio-echo|node-echo|rio-http|node-http')
+  console.error('usage: node servers.mjs rio-echo|rio-echo-iter|rio-echo-iter-multishot|node-echo|rio-http|node-http')
   process.exit(2)
 }
