@@ -77,6 +77,8 @@ const RECEIVE_BYTES = 64 << 10
 const EINVAL = 22
 /** Op options that shape failures as Node's net errors. */
 const READ = Object.freeze({ netSyscall: 'read' })
+/** What `readChunk` resolves to at the end of the stream. */
+const END_OF_STREAM = Buffer.alloc(0)
 const WRITE = Object.freeze({ netSyscall: 'write' })
 
 let threadRing: Ring | null = null
@@ -364,17 +366,16 @@ export class Connection implements AsyncIterable<Buffer> {
   }
 
   /**
-   * The next chunk received, or null at the end of the stream: what iteration and `toDuplex` read
-   * with. With `multishotReceive` where the ring has it, one op receives chunk after chunk into
+   * The next chunk received, or an empty one at the end of the stream (the end as a recv reports
+   * it, so a single-shot receive's promise is handed over as it is): what iteration and
+   * `toDuplex` read with. With `multishotReceive` where the ring has it, one op receives chunk after chunk into
    * ring-owned buffers (pausing while more than RECEIVED_HIGH_WATER bytes wait unread); otherwise
    * each call is a recv of up to 64 KiB. Read a connection this way or with `recv(buffer)`, not both at once.
    * @internal
    */
-  readChunk(): Promise<Buffer | null> {
-    if (this.#fd === -1) return Promise.resolve(null)
-    if (!this.#multishotReceive || !this.#ring.multishot) {
-      return this.#ring.recvChunk(this.#fd, RECEIVE_BYTES, READ).then((chunk) => (chunk.length === 0 ? null : chunk))
-    }
+  readChunk(): Promise<Buffer> {
+    if (this.#fd === -1) return Promise.resolve(END_OF_STREAM)
+    if (!this.#multishotReceive || !this.#ring.multishot) return this.#ring.recvChunk(this.#fd, RECEIVE_BYTES, READ)
     const inbox = (this.#inbox ??= { chunks: [], bytes: 0, ended: false, error: null, waiter: null })
     const chunk = inbox.chunks.shift()
     if (chunk !== undefined) {
@@ -383,7 +384,7 @@ export class Connection implements AsyncIterable<Buffer> {
       return Promise.resolve(chunk)
     }
     if (inbox.error !== null) return Promise.reject(inbox.error)
-    if (inbox.ended) return Promise.resolve(null)
+    if (inbox.ended) return Promise.resolve(END_OF_STREAM)
     if (this.#receiving === null) this.#receive(inbox)
     return new Promise((resolve, reject) => (inbox.waiter = { resolve, reject }))
   }
@@ -416,7 +417,7 @@ export class Connection implements AsyncIterable<Buffer> {
       inbox.waiter = null
       if (waiter !== null && inbox.chunks.length === 0) {
         if (inbox.error !== null) waiter.reject(inbox.error)
-        else waiter.resolve(null)
+        else waiter.resolve(END_OF_STREAM)
       }
     }
     this.#ring.recvMultishot(this.#fd, received, { signal: controller.signal, ...READ }).then(() => ended(null), ended)
@@ -452,7 +453,7 @@ export class Connection implements AsyncIterable<Buffer> {
       return this.readChunk().then(
         (chunk): IteratorResult<Buffer> => {
           outstanding--
-          if (chunk !== null) return { value: chunk, done: false }
+          if (chunk.length !== 0) return { value: chunk, done: false }
           finished = true
           return done
         },
@@ -505,7 +506,7 @@ interface Inbox {
   ended: boolean
   error: Error | null
   /** A `readChunk` waiting for the next chunk. */
-  waiter: { resolve: (chunk: Buffer | null) => void; reject: (error: Error) => void } | null
+  waiter: { resolve: (chunk: Buffer) => void; reject: (error: Error) => void } | null
 }
 
 /** Listens on `host`:`port`. */
@@ -599,7 +600,7 @@ export class RioSocket extends Duplex {
     this.connection.readChunk().then(
       (chunk) => {
         this.#touch()
-        this.push(chunk)
+        this.push(chunk.length === 0 ? null : chunk)
       },
       (error: Error) => this.destroy(error),
     )
