@@ -476,12 +476,18 @@ test('closing a connection ends an async iteration over it that is waiting for d
   t.deepEqual(chunks, ['one'])
 })
 
-test('a connection iterator ends with done once the stream ends, stays done, and a break leaves the connection usable', async (t) => {
+/** A rio client connected to a rio server: both ends, all closed when the test ends. */
+async function connectedThroughServer(t) {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
   const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
   t.teardown(() => settledWithin(client.close()))
   t.teardown(() => settledWithin(accepted.close()))
+  return { client, accepted }
+}
+
+test('a connection iterator ends with done once the stream ends, stays done, and a break leaves the connection usable', async (t) => {
+  const { client, accepted } = await connectedThroughServer(t)
   await client.send('first')
   for await (const chunk of accepted) {
     t.is(chunk.toString(), 'first')
@@ -498,11 +504,7 @@ test('a connection iterator ends with done once the stream ends, stays done, and
 })
 
 test('a connection iterator reads next() calls made at once in order, and return() waits for them', async (t) => {
-  const server = await listen({ host: HOST, port: 0 })
-  t.teardown(() => settledWithin(server.close()))
-  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
-  t.teardown(() => settledWithin(client.close()))
-  t.teardown(() => settledWithin(accepted.close()))
+  const { client, accepted } = await connectedThroughServer(t)
   const iterator = accepted[Symbol.asyncIterator]()
   const first = iterator.next()
   const second = iterator.next()
