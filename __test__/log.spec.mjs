@@ -165,6 +165,35 @@ test.serial('a read of the log whose IO fails rejects with code EIO, and the nex
 
 // ---- appends --------------------------------------------------------------------------------------
 
+/** CPU time (clock ticks) the log writer threads of this process have used so far. */
+function writerTicks() {
+  let ticks = 0
+  for (const task of fs.readdirSync('/proc/self/task')) {
+    let stat
+    try {
+      stat = fs.readFileSync(`/proc/self/task/${task}/stat`, 'utf8')
+    } catch {
+      continue // the thread exited meanwhile
+    }
+    if (!stat.includes('(rio-log-writer)')) continue
+    // Fields after the command's closing parenthesis, from the state (field 3): utime is 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12])
+  }
+  return ticks
+}
+
+test.serial('an idle log costs no CPU: the writer watches for completions only while batches are in flight', async (t) => {
+  const log = await openLog(t, tempDir(t))
+  await Promise.all(Array.from({ length: 64 }, (_, i) => log.append(recordData(i))))
+  await log.append('the last one')
+  const before = writerTicks()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const used = writerTicks() - before
+  // A writer spinning for that second would have used about 100 ticks.
+  t.true(used <= 3, `the idle writer used ${used} clock ticks in 1 s`)
+})
+
 test('appends resolve to consecutive LSNs from 1, in order, and only once durable', async (t) => {
   const log = await openLog(t, tempDir(t))
   t.is(log.firstLsn, 1)
