@@ -8,6 +8,10 @@
 //! hole); the log resumes at the end of the last durable batch, handing out the failed LSNs again.
 //! Memory the kernel reads (batch buffers) lives in the in-flight table until the batch's last op
 //! completes; the thread exits only when nothing is in flight.
+//!
+//! The thread never sleeps on the hot path: while batches are in flight it watches for their
+//! completions, and between batches for the appenders just told (see `gather`), each for a
+//! bounded time; it sleeps in `poll` only when idle or when the device is slow.
 
 use std::collections::VecDeque;
 use std::io;
