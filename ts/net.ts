@@ -368,9 +368,10 @@ export class Connection implements AsyncIterable<Buffer> {
   /**
    * The next chunk received, or an empty one at the end of the stream (the end as a recv reports
    * it, so a single-shot receive's promise is handed over as it is): what iteration and
-   * `toDuplex` read with. With `multishotReceive` where the ring has it, one op receives chunk after chunk into
-   * ring-owned buffers (pausing while more than RECEIVED_HIGH_WATER bytes wait unread); otherwise
-   * each call is a recv of up to 64 KiB. Read a connection this way or with `recv(buffer)`, not both at once.
+   * `toDuplex` read with. With `multishotReceive` where the ring has it, one op receives chunk
+   * after chunk into ring-owned buffers (pausing while more than RECEIVED_HIGH_WATER bytes wait
+   * unread); otherwise each call is a `recvChunk` of up to 64 KiB. Read a connection this way or
+   * with `recv(buffer)`, not both at once.
    * @internal
    */
   readChunk(): Promise<Buffer> {
