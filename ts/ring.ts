@@ -283,6 +283,11 @@ function detachedError(syscall: string): Error {
   return invalidState(`the buffer given to ${syscall} was detached, transferred or shrunk while the op was in flight; the data was discarded`)
 }
 
+/** An op whose staging memory is gone when it completes (an invariant broken, never expected). */
+function stagingGone(syscall: string): Error {
+  return invalidState(`the staging memory of this ${syscall} is gone; its data was discarded`)
+}
+
 function ringError(error: unknown): Error {
   if (!(error instanceof Error)) return new Error(String(error))
   const match = /^(ERR_[A-Z_]+): (.*)$/s.exec(error.message)
@@ -1154,12 +1159,11 @@ export class Ring {
       }
       case Settle.ReadV: {
         const { views, lengths } = target as Vector
-        let staged: Uint8Array
-        if (big === 1) {
-          staged = Buffer.allocUnsafe(result)
-          this.#native.finishBig(slot, staged, result)
-        } else {
-          staged = new Uint8Array(this.#slabBuffer, offset, result)
+        const staged = big === 1 ? this.#takeBig(slot, result) : new Uint8Array(this.#slabBuffer, offset, result)
+        if (staged === null) {
+          this.#free.push(slot)
+          reject(stagingGone(this.#syscall[slot]))
+          return
         }
         let copied = 0
         let intact = true
@@ -1178,15 +1182,16 @@ export class Ring {
         return
       }
       case Settle.Chunk: {
-        const chunk = Buffer.allocUnsafe(result)
-        // finishBig copies into a Buffer it was just given, so it fails only if the op's staging
-        // memory is gone: never hand out the unfilled Buffer then.
-        let filled = true
-        if (big === 1) filled = this.#native.finishBig(slot, chunk, result)
-        else if (result > 0) chunk.set(new Uint8Array(this.#slabBuffer, offset, result))
+        let chunk: Buffer | null
+        if (big === 1) {
+          chunk = this.#takeBig(slot, result)
+        } else {
+          chunk = Buffer.allocUnsafe(result)
+          if (result > 0) chunk.set(new Uint8Array(this.#slabBuffer, offset, result))
+        }
         this.#free.push(slot)
-        if (filled) resolve(chunk)
-        else reject(invalidState(`the staging memory of this ${this.#syscall[slot]} is gone`))
+        if (chunk !== null) resolve(chunk)
+        else reject(stagingGone(this.#syscall[slot]))
         return
       }
       case Settle.Count:
@@ -1222,6 +1227,15 @@ export class Ring {
         return
       }
     }
+  }
+
+  /**
+   * The first `count` bytes of `slot`'s big staging buffer, in a new Buffer (the staging buffer is
+   * freed). Null if the slot has none any more: the caller must not hand out the unfilled Buffer.
+   */
+  #takeBig(slot: number, count: number): Buffer | null {
+    const copy = Buffer.allocUnsafe(count)
+    return this.#native.finishBig(slot, copy, count) ? copy : null
   }
 
   /**
