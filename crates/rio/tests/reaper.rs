@@ -147,3 +147,44 @@ fn reap_wakes_the_tasks_awaiting_completions() {
         assert_eq!(&buf[..received.expect("recv")], b"for the task");
     });
 }
+
+/// With `cooperative_task_run` the kernel no longer interrupts the ring's thread to post a
+/// completion, but a thread asleep on the eventfd must still wake as soon as data arrives (else
+/// a server in epoll would stall until some unrelated system call); without it, the same.
+#[test]
+fn a_completion_wakes_the_ring_thread_asleep_on_the_eventfd_whether_or_not_task_run_is_cooperative() {
+    for cooperative_task_run in [true, false] {
+        each_backend_with(Config { cooperative_task_run, ..external() }, |ring, _| {
+            let (mut client, server) = tcp_pair();
+            let woken = Arc::new(WokenFlag::default());
+            let waker = Waker::from(woken.clone());
+            let mut cx = Context::from_waker(&waker);
+            let mut recv = pin!(ring.recv(&server, vec![0u8; 16]));
+            let _guard = CloseOnPanic(ring);
+            assert!(recv.as_mut().poll(&mut cx).is_pending(), "nothing was sent yet");
+            ring.submit_all().expect("submit the recv");
+
+            let sender = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                client.write_all(b"late data").expect("std write");
+                client
+            });
+            let asleep_since = std::time::Instant::now();
+            assert!(readable(ring.eventfd(), Duration::from_secs(10)), "the eventfd became readable (cooperative: {cooperative_task_run})");
+            let slept = asleep_since.elapsed();
+            assert!(slept < Duration::from_secs(2), "woke {slept:?} after sleeping, for data sent 50 ms in (cooperative: {cooperative_task_run})");
+            while !woken.0.load(AtomicOrdering::SeqCst) {
+                ring.reap(&mut Vec::new());
+                if !woken.0.load(AtomicOrdering::SeqCst) {
+                    assert!(readable(ring.eventfd(), Duration::from_secs(10)), "the eventfd became readable again");
+                }
+            }
+            let (received, buf) = match recv.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(output) => output,
+                std::task::Poll::Pending => panic!("woken but still pending"),
+            };
+            assert_eq!(&buf[..received.expect("recv")], b"late data");
+            drop(sender.join().expect("sender thread"));
+        });
+    }
+}

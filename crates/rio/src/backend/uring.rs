@@ -66,6 +66,13 @@ impl UringEngine {
         if config.io_poll {
             builder.setup_iopoll();
         }
+        let kernel = kernel_version();
+        if config.cooperative_task_run && !config.sq_poll && kernel >= (5, 19) {
+            builder.setup_coop_taskrun();
+            // The kernel flags the submission queue while completions wait to be posted, so a
+            // reap that finds the completion queue empty knows to enter the kernel (see `drain`).
+            builder.setup_taskrun_flag();
+        }
         let ring = builder.build(config.depth).map_err(probe::setup_refused)?;
         let mut kernel_ops = io_uring::Probe::new();
         ring.submitter().register_probe(&mut kernel_ops).map_err(probe::setup_refused)?;
@@ -79,7 +86,6 @@ impl UringEngine {
         }
         ring.submitter().register_eventfd(eventfd)?;
         let has_ftruncate = kernel_ops.is_supported(opcode::Ftruncate::CODE);
-        let kernel = kernel_version();
         let timeout_flags = if kernel >= (5, 16) { types::TimeoutFlags::ETIME_SUCCESS } else { types::TimeoutFlags::empty() };
         let has_multishot = kernel >= (6, 0);
         Ok(UringEngine { ring, has_ftruncate, timeout_flags, has_multishot, inline_results: Default::default() })
@@ -175,10 +181,18 @@ impl UringEngine {
             // that cancels overflows its completion queue. The kernel keeps the extra CQEs until an
             // io_uring_enter with GETEVENTS (which `submit` makes when it sees the overflow flag);
             // without one, a close() of a full ring waited forever for them.
-            // SAFETY: the ring core's lock is held, so this is the only SubmissionQueue handle.
-            let overflowed = unsafe { self.ring.submission_shared() }.cq_overflow();
-            // An enter that moved nothing means the kernel cannot flush now: the next reap retries.
-            if !overflowed || !may_enter || (entered && drained == 0) || self.flush().is_err() {
+            // With cooperative task running, completions that are ready but not yet posted wait
+            // for this thread's next system call; the kernel's TASKRUN flag says some do, and the
+            // enter (which `submit` makes with GETEVENTS when it sees the flag) posts them now.
+            let (overflowed, unposted) = {
+                // SAFETY: the ring core's lock is held, so this is the only SubmissionQueue handle.
+                let queue = unsafe { self.ring.submission_shared() };
+                (queue.cq_overflow(), queue.taskrun())
+            };
+            // An enter that moved nothing means the kernel cannot flush now (or the unposted
+            // completions belong to another thread's ops, which that thread's next system call
+            // posts): the next reap retries.
+            if !(overflowed || unposted) || !may_enter || (entered && drained == 0) || self.flush().is_err() {
                 return overflowed;
             }
             entered = true;
