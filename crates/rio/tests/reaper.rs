@@ -123,12 +123,25 @@ impl Wake for WokenFlag {
     }
 }
 
+/// A waker that sets a flag, and the flag.
+fn flag_waker() -> (Arc<WokenFlag>, Waker) {
+    let woken = Arc::new(WokenFlag::default());
+    (woken.clone(), Waker::from(woken))
+}
+
+/// The output of a future whose waker has fired.
+fn output_of<F: Future>(future: std::pin::Pin<&mut F>, cx: &mut Context<'_>) -> F::Output {
+    match future.poll(cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("woken but still pending"),
+    }
+}
+
 #[test]
 fn reap_wakes_the_tasks_awaiting_completions() {
     each_backend_with(external(), |ring, _| {
         let (mut client, server) = tcp_pair();
-        let woken = Arc::new(WokenFlag::default());
-        let waker = Waker::from(woken.clone());
+        let (woken, waker) = flag_waker();
         let mut cx = Context::from_waker(&waker);
         let mut recv = pin!(ring.recv(&server, vec![0u8; 16]));
         let _guard = CloseOnPanic(ring);
@@ -140,10 +153,7 @@ fn reap_wakes_the_tasks_awaiting_completions() {
             assert!(readable(ring.eventfd(), Duration::from_secs(10)), "the eventfd became readable");
             ring.reap(&mut Vec::new());
         }
-        let (received, buf) = match recv.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(output) => output,
-            std::task::Poll::Pending => panic!("woken but still pending"),
-        };
+        let (received, buf) = output_of(recv.as_mut(), &mut cx);
         assert_eq!(&buf[..received.expect("recv")], b"for the task");
     });
 }
@@ -156,8 +166,7 @@ fn a_completion_wakes_the_ring_thread_asleep_on_the_eventfd_whether_or_not_task_
     for cooperative_task_run in [true, false] {
         each_backend_with(Config { cooperative_task_run, ..external() }, |ring, _| {
             let (mut client, server) = tcp_pair();
-            let woken = Arc::new(WokenFlag::default());
-            let waker = Waker::from(woken.clone());
+            let (woken, waker) = flag_waker();
             let mut cx = Context::from_waker(&waker);
             let mut recv = pin!(ring.recv(&server, vec![0u8; 16]));
             let _guard = CloseOnPanic(ring);
@@ -179,10 +188,7 @@ fn a_completion_wakes_the_ring_thread_asleep_on_the_eventfd_whether_or_not_task_
                     assert!(readable(ring.eventfd(), Duration::from_secs(10)), "the eventfd became readable again");
                 }
             }
-            let (received, buf) = match recv.as_mut().poll(&mut cx) {
-                std::task::Poll::Ready(output) => output,
-                std::task::Poll::Pending => panic!("woken but still pending"),
-            };
+            let (received, buf) = output_of(recv.as_mut(), &mut cx);
             assert_eq!(&buf[..received.expect("recv")], b"late data");
             drop(sender.join().expect("sender thread"));
         });
