@@ -40,7 +40,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -147,6 +147,9 @@ pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
     /// Wakes the writer: an eventfd it polls beside its ring.
     pub wake: OwnedFd,
+    /// The writer is asleep (or about to be) in `poll`: only then need an append write `wake`.
+    /// A write costs the appender a syscall, and the writer is mostly awake, watching `appended`.
+    pub writer_asleep: AtomicBool,
     /// Records appended since the log opened, a count never reset (LSNs are, after a failure):
     /// the writer watches it while it gathers a batch (see `Writer::gather`) without taking the
     /// queue's lock.
@@ -326,6 +329,7 @@ impl Log {
                 failures: Vec::new(),
             }),
             wake,
+            writer_asleep: AtomicBool::new(false),
             appended: AtomicU64::new(0),
             segments: Mutex::new(segments),
             durable: Mutex::new(next_lsn - 1),
@@ -369,11 +373,13 @@ impl Log {
         let epoch = queue.epoch;
         let count = queue.next_lsn - first;
         drop(queue);
-        self.shared.appended.fetch_add(count, AtomicOrdering::Release);
+        // SeqCst, as is the writer's store to `writer_asleep` before it looks at `appended` again:
+        // either it sees this append and does not sleep, or this sees it asleep and wakes it.
+        self.shared.appended.fetch_add(count, AtomicOrdering::SeqCst);
         // A writer that is gathering or watching its batches sees `appended` move. One asleep
         // either found nothing pending (this append is the first since) or has a full pipeline,
         // which its completions wake.
-        if was_empty {
+        if was_empty && self.shared.writer_asleep.load(AtomicOrdering::SeqCst) {
             self.shared.wake_writer();
         }
         Ok(Appended { lsn: first, epoch })

@@ -76,6 +76,8 @@ pub(crate) struct Writer {
     returning: u64,
     /// `Shared::appended` when the first of them were told: their appends come after it.
     appended_when_told: u64,
+    /// When appenders were last told their appends are durable.
+    told_at: Instant,
 }
 
 /// The first failed batch: where the log resumes, and why it failed.
@@ -121,6 +123,7 @@ impl Writer {
             failing: None,
             returning: 0,
             appended_when_told: 0,
+            told_at: Instant::now(),
         })
     }
 
@@ -166,11 +169,12 @@ impl Writer {
 
     /// Waits until a batch's op completes, a batch finishes, or (with room for another batch)
     /// `Shared::appended` moves past `appended`: watching for COMPLETION_SPIN_LIMIT while batches
-    /// are in flight, then asleep.
+    /// are in flight or appenders were told of a durable batch within it (they may be slower to
+    /// come back than `gather` waits: JS appenders hear through the event loop), then asleep.
     fn wait_for_progress(&mut self, appended: u64) {
-        if !self.in_flight.is_empty() {
+        if !self.in_flight.is_empty() || self.told_at.elapsed() < COMPLETION_SPIN_LIMIT {
             let room = self.failing.is_none() && self.in_flight.len() < self.shared.options.pipeline;
-            let deadline = Instant::now() + COMPLETION_SPIN_LIMIT;
+            let deadline = if self.in_flight.is_empty() { self.told_at } else { Instant::now() } + COMPLETION_SPIN_LIMIT;
             // While it watches, the ring need not signal its eventfd (nor `reap` read it).
             self.ring.set_notifications(false);
             let progressed = loop {
@@ -189,12 +193,18 @@ impl Writer {
                 return;
             }
         }
-        self.wait();
+        self.wait(appended);
         self.reap();
     }
 
-    /// Sleeps until a completion or an append arrives.
-    fn wait(&self) {
+    /// Sleeps until a completion or an append arrives, unless one came since `Shared::appended`
+    /// was `appended`.
+    fn wait(&self, appended: u64) {
+        self.shared.writer_asleep.store(true, AtomicOrdering::SeqCst);
+        if self.shared.appended.load(AtomicOrdering::SeqCst) != appended {
+            self.shared.writer_asleep.store(false, AtomicOrdering::SeqCst);
+            return;
+        }
         let mut fds = [
             libc::pollfd { fd: self.ring.eventfd().as_raw_fd(), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: self.shared.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 },
@@ -205,6 +215,7 @@ impl Writer {
         let mut counter = 0u64;
         // SAFETY: reads 8 bytes into a live u64 from the non-blocking wake eventfd.
         unsafe { libc::read(self.shared.wake.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
+        self.shared.writer_asleep.store(false, AtomicOrdering::SeqCst);
     }
 
     /// Takes what is pending into a batch and submits it; false if nothing was pending. A batch
@@ -447,6 +458,7 @@ impl Writer {
                     if self.returning == 0 {
                         // Before anyone is told: every append after this is a returning one.
                         self.appended_when_told = self.shared.appended.load(AtomicOrdering::Acquire);
+                        self.told_at = Instant::now();
                     }
                     self.returning += batch.last_lsn + 1 - batch.first_lsn;
                     continue;
