@@ -650,11 +650,11 @@ test('entries and truncate reject bad LSNs with ERR_INVALID_ARG_TYPE and ERR_OUT
 
 // ---- O_DIRECT -----------------------------------------------------------------------------------
 
-directTest(directTitle('direct: true writes padded batches that read back, reopen (direct or not) and roll'), async (t) => {
+directTest(directTitle('direct: true writes batches that read back, reopen (direct or not) and roll'), async (t) => {
   const dir = tempDir(t)
   const options = { direct: true, segmentBytes: 64 * KiB }
   const log = await openLog(t, dir, options)
-  // Concurrent appends make batches of many sizes, each padded to whole 4 KiB blocks.
+  // Concurrent appends make batches of many sizes, each written as whole 4 KiB blocks.
   const records = Array.from({ length: 1500 }, (_, i) => recordData(i, 1 + ((i * 53) % 300)))
   for (let i = 0; i < records.length; i += 150) await Promise.all(records.slice(i, i + 150).map((record) => log.append(record)))
   for (const record of records.slice(0, 20)) await log.append(record)
@@ -676,16 +676,20 @@ directTest(directTitle('direct: true writes padded batches that read back, reope
   await assertHolds(t, last, [...expected, Buffer.from('buffered after direct'), Buffer.from('direct after buffered')])
 })
 
-// A batch padded by fewer than 16 bytes (FRAME_BYTES) is followed by the next batch's frame within
-// the 16 bytes recovery first reads: recovery must see the padding, not a corrupt record.
+// A direct log reopened starts at the next block boundary. Padding of fewer than 16 bytes
+// (FRAME_BYTES) is followed by the next batch's frame within the 16 bytes recovery first reads:
+// recovery must see the padding, not a corrupt record.
 directTest(directTitle('direct: a batch that ends less than a frame before a block boundary, and the batches after it, survive reopening'), async (t) => {
   for (const padding of [1, 8, 15]) {
     const dir = tempDir(t)
     const log = await openLog(t, dir, { direct: true })
     // The first record starts a block (after the 4096-byte header) and ends `padding` bytes short of the next.
     const records = [recordData(1, 4096 - FRAME_BYTES - padding), recordData(2), recordData(3)]
-    await appendEach(log, records)
+    await appendEach(log, records.slice(0, 1))
     await log.close()
+    const padded = await openLog(t, dir, { direct: true })
+    await appendEach(padded, records.slice(1))
+    await padded.close()
     const reopened = await openLog(t, dir, { direct: true })
     await assertHolds(t, reopened, records)
     await reopened.close()
@@ -817,13 +821,14 @@ test('records past a hole stay dead after new appends of the same sizes fill the
 
 directTest(directTitle('direct: records past a hole stay dead after new appends fill it'), async (t) => {
   const { dir, records } = await closedLog(t, 10, { direct: true })
-  // Each record went as its own batch: one padded 4 KiB block each.
+  // Each record went as its own batch, packed behind the one before (its block written again).
   const fifth = locate(dir, Buffer.from('<record 5>'))
-  t.is((fifth.offset - FRAME_BYTES) % 4096, 0)
-  writeAt(fifth.file, Buffer.alloc(3 * 4096), fifth.offset - FRAME_BYTES)
+  const sixth = locate(dir, Buffer.from('<record 6>'))
+  t.is(sixth.offset - fifth.offset, FRAME_BYTES + records[4].length, 'batches are back to back, not padded to blocks')
+  writeAt(fifth.file, Buffer.alloc(3 * (FRAME_BYTES + records[4].length)), fifth.offset - FRAME_BYTES)
   const log = await openLog(t, dir, { direct: true })
   await assertHolds(t, log, records.slice(0, 4))
-  const refill = [5, 6, 7].map((lsn) => Buffer.from(`<new    ${lsn}>`))
+  const refill = [5, 6, 7].map((lsn) => Buffer.from(`<new    ${lsn}>`.padEnd(records[lsn - 1].length, '.')))
   t.deepEqual(await appendEach(log, refill), [5, 6, 7])
   await log.close()
   const reopened = await openLog(t, dir, { direct: true })

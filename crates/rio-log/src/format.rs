@@ -7,9 +7,10 @@
 //! record:  len u32 | crc32c u32 (of len, lsn, data) | lsn u64 | data [len]
 //! ```
 //!
-//! All integers are little-endian. A batch written with O_DIRECT ends with zero padding to the
-//! next block; a reader that meets zeros where a record should be tries the next block boundary
-//! for the record it expects (right LSN, right CRC), so padding never reads as data and garbage
+//! All integers are little-endian. Records are back to back, except that a direct (O_DIRECT) log
+//! leaves zeros to the next block where it was reopened or where a batch began while the one
+//! before it was still being written; a reader that meets zeros where a record should be tries
+//! the next block boundary for the record it expects (right LSN, right CRC), so padding never reads as data and garbage
 //! never reads as a record.
 
 /// Bytes before a segment's first record (a whole block, so O_DIRECT writes stay aligned).
@@ -136,6 +137,11 @@ pub fn decode_record(bytes: &[u8], expected: u64) -> Frame<'_> {
         return Frame::Invalid;
     }
     Frame::Record { data, framed }
+}
+
+/// The block boundary at or before `offset`.
+pub fn align_down(offset: u64) -> u64 {
+    offset / BLOCK_BYTES * BLOCK_BYTES
 }
 
 /// The next block boundary at or after `offset`.

@@ -88,8 +88,9 @@ pub enum Notice {
 pub struct LogOptions {
     /// The size segments are preallocated to (the default is 64 MiB; at least 64 KiB).
     pub segment_bytes: u64,
-    /// Write with O_DIRECT | O_DSYNC (each batch padded to whole 4 KiB blocks) instead of a
-    /// buffered write linked to an fdatasync.
+    /// Write with O_DIRECT | O_DSYNC (whole 4 KiB blocks: each batch writes the partly filled
+    /// block the last one ended in again, ahead of its own records) instead of a buffered write
+    /// linked to an fdatasync.
     pub direct: bool,
     /// Batches in flight at once. 1 (the default) measured best with 64 appenders of 128 B on
     /// the dev machine: one batch's fdatasync gathers everything appended meanwhile into the next

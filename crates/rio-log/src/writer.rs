@@ -1,6 +1,7 @@
 //! The writer thread: group commit on a rio ring. Appends arriving while batches are in flight
 //! are framed into the next batch; each batch is one write linked to one fdatasync (or, with
-//! `direct`, one O_DIRECT | O_DSYNC write of whole blocks), up to `pipeline` batches in flight.
+//! `direct`, one O_DIRECT | O_DSYNC write of whole blocks, starting with the records already in
+//! the block the last batch ended in: see `Active::tail`), up to `pipeline` batches in flight.
 //! A batch is durable when its sync completes; the durable LSN only ever moves over a contiguous
 //! prefix of batches, so an LSN is reported durable only when every LSN before it is too.
 //!
@@ -36,13 +37,19 @@ struct Batch {
     segment_base: u64,
     segment_path: PathBuf,
     file: Arc<OwnedFd>,
+    /// Where its first record goes.
     offset: u64,
+    /// Where its write starts: `offset`, less the `tail` it writes again.
+    write_offset: u64,
     /// Where the segment's records end once this batch is written.
     end: u64,
-    /// The bytes the kernel reads: framed records (padded to blocks when direct). None for a
-    /// batch that failed before it could be written.
+    /// The segment's bytes from the start of `offset`'s block to `offset` when the batch began
+    /// (see `Active::tail`): where the log resumes if the batch fails.
+    tail: Vec<u8>,
+    /// The bytes the kernel reads, from `write_offset`: `tail` and the framed records (padded to
+    /// whole blocks when direct). None for a batch that failed before it could be written.
     bytes: Option<AlignedBuf>,
-    /// Bytes of `bytes` that hold records.
+    /// Bytes of `bytes` to write.
     len: usize,
     /// Bytes already written, for a write the kernel cut short.
     written: usize,
@@ -59,6 +66,12 @@ struct Active {
     file: Arc<OwnedFd>,
     /// Where the next batch goes.
     offset: u64,
+    /// With `direct`, the records between the start of `offset`'s block and `offset`: O_DIRECT
+    /// writes whole blocks, so the next batch writes them again ahead of its own and a segment
+    /// holds records back to back, not a partly empty block per batch. Rewriting them is safe:
+    /// the block's new bytes begin with exactly its old ones, so a write torn by a crash, which
+    /// leaves each sector old or new, leaves them intact either way.
+    tail: Vec<u8>,
 }
 
 pub(crate) struct Writer {
@@ -114,7 +127,8 @@ impl Writer {
         let ring = failpoints::call("log::ring_start", || config.start(), || "starting the writer's ring".into())?;
         let file = Arc::new(OwnedFd::from(segment::open_for_writing(&active_path, shared.options.direct)?));
         Ok(Writer {
-            active: Active { base_lsn: active_base, path: active_path, file, offset },
+            // A reopened direct log starts at a block boundary (`Log::open` aligns `offset`).
+            active: Active { base_lsn: active_base, path: active_path, file, offset, tail: Vec::new() },
             shared,
             ring,
             in_flight: VecDeque::new(),
@@ -251,21 +265,36 @@ impl Writer {
             self.push_failed(first_lsn, last_lsn, error);
             return true;
         }
-        let len = records.len();
-        let offset = self.active.offset;
-        let padded = if direct { (format::align_up(len as u64)) as usize } else { len };
-        let mut bytes = match AlignedBuf::new(BLOCK_BYTES as usize, padded.max(BLOCK_BYTES as usize).div_ceil(BLOCK_BYTES as usize) * BLOCK_BYTES as usize) {
+        let mut batch = self.batch_here(first_lsn, last_lsn);
+        if !batch.tail.is_empty() && !self.in_flight.is_empty() {
+            // The batch before may still be writing the tail's block, and of two writes to one
+            // block either may land last: this batch starts at the next block instead.
+            batch.offset = format::align_up(batch.offset);
+            batch.tail.clear();
+        }
+        batch.write_offset = batch.offset - batch.tail.len() as u64;
+        let head = batch.tail.len();
+        let used = head + records.len();
+        let len = if direct { format::align_up(used as u64) as usize } else { used };
+        let mut bytes = match AlignedBuf::new(BLOCK_BYTES as usize, len.max(1).div_ceil(BLOCK_BYTES as usize) * BLOCK_BYTES as usize) {
             Ok(bytes) => bytes,
             Err(error) => {
-                self.push_failed(first_lsn, last_lsn, error);
+                batch.failed = Some(error);
+                self.push_batch(batch);
                 return true;
             }
         };
-        bytes[..len].copy_from_slice(&records);
-        let end = offset + len as u64;
-        self.active.offset = if direct { offset + padded as u64 } else { end };
-        let len = if direct { padded } else { len };
-        let id = self.push_batch(first_lsn, last_lsn, offset, end, Some(bytes), len, None);
+        bytes[..head].copy_from_slice(&batch.tail);
+        bytes[head..used].copy_from_slice(&records);
+        batch.end = batch.offset + records.len() as u64;
+        batch.len = len;
+        self.active.offset = batch.end;
+        if direct {
+            let block_start = (format::align_down(batch.end) - batch.write_offset) as usize;
+            self.active.tail = bytes[block_start..used].to_vec();
+        }
+        batch.bytes = Some(bytes);
+        let id = self.push_batch(batch);
         if let Err(error) = self.submit_write(id) {
             self.batch_mut(id).failed = Some(error);
         }
@@ -278,7 +307,7 @@ impl Writer {
         let path = segment::create(&dir, base_lsn, self.shared.options.segment_bytes)?;
         let file = Arc::new(OwnedFd::from(segment::open_for_writing(&path, self.shared.options.direct)?));
         self.shared.segments.lock().unwrap().push(crate::SegmentInfo::new(base_lsn, path.clone()));
-        self.active = Active { base_lsn, path, file, offset: format::HEADER_BYTES };
+        self.active = Active { base_lsn, path, file, offset: format::HEADER_BYTES, tail: Vec::new() };
         Ok(())
     }
 
@@ -303,7 +332,7 @@ impl Writer {
             // SAFETY: written < len <= the buffer's length.
             buf: unsafe { batch.bytes.as_ref().expect("a batch that is written has bytes").as_ptr().add(batch.written) },
             len: len as u32,
-            offset: batch.offset + batch.written as u64,
+            offset: batch.write_offset + batch.written as u64,
             buf_index: None,
         };
         let short = len < batch.len - batch.written;
@@ -394,29 +423,37 @@ impl Writer {
 
     /// A batch that never reached the kernel (its segment could not be made): it fails in order.
     fn push_failed(&mut self, first_lsn: u64, last_lsn: u64, error: io::Error) {
-        let offset = self.active.offset;
-        self.push_batch(first_lsn, last_lsn, offset, offset, None, 0, Some(error));
+        let mut batch = self.batch_here(first_lsn, last_lsn);
+        batch.failed = Some(error);
+        self.push_batch(batch);
     }
 
-    /// Queues a batch for the active segment; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    fn push_batch(&mut self, first_lsn: u64, last_lsn: u64, offset: u64, end: u64, bytes: Option<AlignedBuf>, len: usize, failed: Option<io::Error>) -> u64 {
-        let id = self.front_id + self.in_flight.len() as u64;
-        self.in_flight.push_back(Batch {
+    /// A batch of `first_lsn..=last_lsn` at the active segment's end, with nothing to write yet.
+    fn batch_here(&self, first_lsn: u64, last_lsn: u64) -> Batch {
+        let offset = self.active.offset;
+        Batch {
             first_lsn,
             last_lsn,
             segment_base: self.active.base_lsn,
             segment_path: self.active.path.clone(),
             file: self.active.file.clone(),
             offset,
-            end,
-            bytes,
-            len,
+            write_offset: offset,
+            end: offset,
+            tail: self.active.tail.clone(),
+            bytes: None,
+            len: 0,
             written: 0,
             ops_in_flight: 0,
             synced: false,
-            failed,
-        });
+            failed: None,
+        }
+    }
+
+    /// Queues a batch; returns its id.
+    fn push_batch(&mut self, batch: Batch) -> u64 {
+        let id = self.front_id + self.in_flight.len() as u64;
+        self.in_flight.push_back(batch);
         id
     }
 
@@ -444,6 +481,7 @@ impl Writer {
                         path: front.segment_path.clone(),
                         file: front.file.clone(),
                         offset: front.offset,
+                        tail: front.tail.clone(),
                     };
                     self.failing = Some(Failure { first_lsn: front.first_lsn, error, resume });
                 } else if !front.synced {
@@ -451,7 +489,8 @@ impl Writer {
                 } else {
                     let batch = self.in_flight.pop_front().expect("the front exists");
                     self.front_id += 1;
-                    let frames = &batch.bytes.as_ref().expect("a durable batch was written")[..(batch.end - batch.offset) as usize];
+                    let head = (batch.offset - batch.write_offset) as usize;
+                    let frames = &batch.bytes.as_ref().expect("a durable batch was written")[head..head + (batch.end - batch.offset) as usize];
                     let indexed = segment::SparseIndex::candidates(segment::Position { lsn: batch.first_lsn, offset: batch.offset }, frames);
                     self.shared.batch_durable(batch.segment_base, batch.end, &indexed);
                     durable = Some(batch.last_lsn);

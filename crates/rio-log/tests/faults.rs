@@ -85,6 +85,12 @@ fn a_failpoint_the_log_does_not_have_is_refused() {
     assert!(failpoints::set("log::write", "not an action").is_err());
 }
 
+/// Each backend, with buffered writes + fdatasync and with O_DIRECT | O_DSYNC (where the batch
+/// after a failed one writes the tail block again from where the failed one began).
+fn backends_and_modes() -> Vec<(rio::Backend, LogOptions)> {
+    backends().into_iter().flat_map(|backend| [false, true].map(|direct| (backend, LogOptions { direct, ..options(backend) }))).collect()
+}
+
 fn set(name: &str, actions: &str) {
     failpoints::set(name, actions).unwrap_or_else(|error| panic!("{error}"));
 }
@@ -292,11 +298,11 @@ fn a_segment_left_half_made_is_removed_at_the_next_open() {
 #[test]
 fn a_failed_write_or_sync_fails_the_batch_with_a_clear_error_and_the_log_goes_on_from_its_last_durable_record() {
     let _serial = serial();
-    for backend in backends() {
+    for (backend, options) in backends_and_modes() {
         for point in BATCH {
-            let context = format!("{backend:?} {point}");
+            let context = format!("{backend:?} direct {} {point}", options.direct);
             let dir = tempfile::tempdir().unwrap();
-            let (log, notices) = open(dir.path(), options(backend));
+            let (log, notices) = open(dir.path(), options.clone());
             let (durable, failed) = settle(&log, &notices, 10);
             assert_eq!((durable, failed.len()), (10, 0));
             set(point, "1*return(5)");
@@ -310,7 +316,7 @@ fn a_failed_write_or_sync_fails_the_batch_with_a_clear_error_and_the_log_goes_on
             let (durable, failed) = settle(&log, &notices, 5);
             assert_eq!((durable, failed.len()), (before + 5, 0), "{context}");
             log.close().unwrap();
-            let (log, _) = open(dir.path(), options(backend));
+            let (log, _) = open(dir.path(), options.clone());
             let records = all(&log);
             assert_eq!(records.len() as u64, durable, "{context}: the recovered log holds exactly the durable records");
             assert_settled(&records, &context);
@@ -339,9 +345,10 @@ fn short_writes_are_continued_and_the_records_survive() {
 #[test]
 fn a_failed_batch_is_cut_off_before_its_appends_are_told_and_their_lsns_handed_out_again() {
     let _serial = serial();
-    for backend in backends() {
+    for (backend, options) in backends_and_modes() {
+        let backend = format!("{backend:?} direct {}", options.direct);
         let dir = tempfile::tempdir().unwrap();
-        let (log, notices) = open(dir.path(), options(backend));
+        let (log, notices) = open(dir.path(), options.clone());
         assert_eq!(settle(&log, &notices, 10).0, 10);
         // The sync fails after the write went out: the failed records' bytes are in the file.
         set("log::fdatasync", "1*return(5)");
@@ -350,29 +357,29 @@ fn a_failed_batch_is_cut_off_before_its_appends_are_told_and_their_lsns_handed_o
         gate.wait_held();
         set("log::fdatasync", "");
         // A crash now finds records 11..=15 intact: no one may have heard they failed.
-        assert_eq!(log.next_lsn(), 16, "{backend:?}: the failed LSNs are not handed out again before the cut");
-        assert!(notices.try_recv().is_err(), "{backend:?}: no notice before the cut");
+        assert_eq!(log.next_lsn(), 16, "{backend}: the failed LSNs are not handed out again before the cut");
+        assert!(notices.try_recv().is_err(), "{backend}: no notice before the cut");
         let meanwhile = log.append(b"append made during the cut").unwrap();
-        assert_eq!((meanwhile.lsn, meanwhile.epoch), (16, failed[0].epoch), "{backend:?}: an append during the cut comes after the failed ones");
+        assert_eq!((meanwhile.lsn, meanwhile.epoch), (16, failed[0].epoch), "{backend}: an append during the cut comes after the failed ones");
         drop(gate);
         match notices.recv_timeout(Duration::from_secs(10)).expect("a notice") {
             Notice::Failed { first, last, error, .. } => {
-                assert_eq!((first, last), (11, 16), "{backend:?}");
-                assert_clear(&error, 5, &format!("{backend:?}"));
+                assert_eq!((first, last), (11, 16), "{backend}");
+                assert_clear(&error, 5, &format!("{backend}"));
             }
-            other => panic!("{backend:?}: {other:?}"),
+            other => panic!("{backend}: {other:?}"),
         }
         for appended in failed.iter().chain([&meanwhile]) {
-            assert!(log.wait_durable(*appended).is_err(), "{backend:?}: LSN {} failed", appended.lsn);
+            assert!(log.wait_durable(*appended).is_err(), "{backend}: LSN {} failed", appended.lsn);
         }
-        assert_eq!(log.next_lsn(), 11, "{backend:?}: handed out again once cut");
+        assert_eq!(log.next_lsn(), 11, "{backend}: handed out again once cut");
         let (durable, failures) = settle(&log, &notices, 5);
-        assert_eq!((durable, failures.len()), (15, 0), "{backend:?}");
+        assert_eq!((durable, failures.len()), (15, 0), "{backend}");
         log.close().unwrap();
-        let (log, _) = open(dir.path(), options(backend));
+        let (log, _) = open(dir.path(), options.clone());
         let records = all(&log);
-        assert_eq!(records.len(), 15, "{backend:?}");
-        assert_settled(&records, &format!("{backend:?}: no rejected record came back"));
+        assert_eq!(records.len(), 15, "{backend}");
+        assert_settled(&records, &format!("{backend}: no rejected record came back"));
     }
 }
 
