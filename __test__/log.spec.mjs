@@ -834,3 +834,26 @@ directTest(directTitle('direct: records past a hole stay dead after new appends 
   const reopened = await openLog(t, dir, { direct: true })
   await assertHolds(t, reopened, [...records.slice(0, 4), ...refill])
 })
+
+// Direct (O_DIRECT | O_DSYNC) writes are the default where the file system takes them.
+test('a log writes direct by default where the file system takes O_DIRECT, buffered with direct: false', async (t) => {
+  t.is((await openLog(t, tempDir(t))).direct, directRefused === null, `direct by default in ${os.tmpdir()} exactly when it takes O_DIRECT`)
+  t.false((await openLog(t, tempDir(t), { direct: false })).direct)
+})
+
+// Where open(2) refuses O_DIRECT (EINVAL: tmpfs before Linux 6.6, FUSE, ...), simulated here by
+// failing the log's probe: the default falls back to buffered writes; direct: true rejects.
+test.serial('a file system that refuses O_DIRECT gets buffered writes by default, and direct: true rejects with EINVAL', async (t) => {
+  const dir = tempDir(t)
+  native.setLogFailpoint('log::direct_probe', '1*return(22)')
+  t.teardown(() => native.setLogFailpoint('log::direct_probe', ''))
+  const fallback = await openLog(t, dir)
+  t.false(fallback.direct, 'the default falls back to buffered writes')
+  t.deepEqual(await Promise.all([fallback.append('refused 1'), fallback.append('refused 2')]), [1, 2])
+  await fallback.close()
+  native.setLogFailpoint('log::direct_probe', '1*return(22)')
+  const refused = await t.throwsAsync(Log.open(dir, { direct: true }), { code: 'EINVAL', message: /O_DIRECT/ })
+  t.like(refused, { errno: -22, syscall: 'open', path: dir })
+  native.setLogFailpoint('log::direct_probe', '')
+  await assertHolds(t, await openLog(t, dir, { direct: false }), [Buffer.from('refused 1'), Buffer.from('refused 2')])
+})

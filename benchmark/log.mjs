@@ -1,6 +1,7 @@
 // The log rows of `npm run bench`: 64 concurrent appenders of 128 B records, each awaiting its
 // record's durability before it appends the next, for a fixed time; records per second:
-//   rio-uring/log      append (group commit: one write + one fdatasync per batch)
+//   rio-uring/log      append with the defaults (group commit: one O_DIRECT | O_DSYNC write per
+//                      batch where the file system takes it, else one write + fdatasync)
 //   fs/promises        FileHandle write + datasync per record, 64 at once, into a pre-zeroed file
 //                      (as the log's segments are, so neither pays for growing its file)
 //   lmdb               put per record with its default (durable) commits; its default

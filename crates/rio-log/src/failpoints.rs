@@ -34,6 +34,7 @@
 //! | `log::dir_open` | open the directory to sync it | after a segment is made or removed | as the call that made or removed it |
 //! | `log::dir_sync` | `fsync` the directory | as `log::dir_open` | as `log::dir_open` |
 //! | `log::segment_open` | open a segment for the writer | open, a roll | open fails; the roll's appends fail |
+//! | `log::direct_probe` | open the active segment with O_DIRECT, to see if its file system takes it | open, with `direct` | EINVAL (refused): buffered writes with `direct_fallback`, else open fails; any other error: open fails |
 //! | `log::eventfd` | the writer's wake-up eventfd | open | open fails |
 //! | `log::ring_start` | the writer's ring | open | open fails |
 //! | `log::write` | a batch's write (a ring op) | append | the batch's appends (and later ones) fail |
@@ -74,6 +75,7 @@ pub const NAMES: &[&str] = &[
     "log::dir_open",
     "log::dir_sync",
     "log::segment_open",
+    "log::direct_probe",
     "log::eventfd",
     "log::ring_start",
     "log::write",

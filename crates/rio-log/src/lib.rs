@@ -39,6 +39,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -90,8 +91,14 @@ pub struct LogOptions {
     pub segment_bytes: u64,
     /// Write with O_DIRECT | O_DSYNC (whole 4 KiB blocks: each batch writes the partly filled
     /// block the last one ended in again, ahead of its own records) instead of a buffered write
-    /// linked to an fdatasync.
+    /// linked to an fdatasync. The default: with 64 appenders of 128 B it commits about 1.3× as
+    /// many records a second on the dev machine (a durable 8 KiB write there takes ~160 µs this
+    /// way, ~230 µs as a write + fdatasync on the ring).
     pub direct: bool,
+    /// With `direct`, where the directory's file system refuses O_DIRECT (tmpfs, some FUSE and
+    /// network file systems), write buffered + fdatasync instead of failing to open; the default.
+    /// `Log::direct` says which the log does.
+    pub direct_fallback: bool,
     /// Batches in flight at once. 1 (the default) measured best with 64 appenders of 128 B on
     /// the dev machine: one batch's fdatasync gathers everything appended meanwhile into the next
     /// batch, where a deeper pipeline spends more syncs on smaller batches (and O_DIRECT | O_DSYNC
@@ -103,7 +110,7 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> LogOptions {
-        LogOptions { segment_bytes: 64 << 20, direct: false, pipeline: 1, backend: rio::Backend::Auto }
+        LogOptions { segment_bytes: 64 << 20, direct: true, direct_fallback: true, pipeline: 1, backend: rio::Backend::Auto }
     }
 }
 
@@ -288,6 +295,16 @@ fn lock(dir: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Whether the segment's file system takes O_DIRECT: open(2) says EINVAL where it does not.
+fn takes_direct(segment: &Path) -> io::Result<bool> {
+    let probe = || OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(segment);
+    match failpoints::call("log::direct_probe", probe, || format!("opening segment {} with O_DIRECT", segment.display())) {
+        Ok(_) => Ok(true),
+        Err(error) if os_error(&error) == Some(libc::EINVAL) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
 impl Log {
     /// Opens (or creates) the log in `dir`, recovering it: the records up to the first torn or
     /// corrupt one are kept, the rest cut off. `listener` hears, on the writer thread, when
@@ -303,6 +320,14 @@ impl Log {
         let lock = lock(dir)?;
         let (segments, next_lsn, end) = recover(dir, &options)?;
         let active = segments.last().expect("recovery leaves a segment").clone();
+        let mut options = options;
+        if options.direct && !takes_direct(&active.path)? {
+            if !options.direct_fallback {
+                let doing = format!("opening segment {} with O_DIRECT, which its file system does not take (direct without direct_fallback)", active.path.display());
+                return Err(Doing::wrap(doing, io::Error::from_raw_os_error(libc::EINVAL)));
+            }
+            options.direct = false;
+        }
         let wake = failpoints::call(
             "log::eventfd",
             || {
@@ -384,6 +409,12 @@ impl Log {
             self.shared.wake_writer();
         }
         Ok(Appended { lsn: first, epoch })
+    }
+
+    /// Whether the log writes with O_DIRECT | O_DSYNC (`LogOptions::direct`, unless the file
+    /// system refused it and `direct_fallback` chose buffered writes).
+    pub fn direct(&self) -> bool {
+        self.shared.options.direct
     }
 
     /// The highest LSN known durable (0 when the log is empty).

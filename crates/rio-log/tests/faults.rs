@@ -65,7 +65,7 @@ const CUT: &[&str] = &["log::cut_open", "log::cut_truncate", "log::cut_fallocate
 const TRUNCATE: &[&str] = &["log::segment_remove", "log::dir_open", "log::dir_sync"];
 const READ: &[&str] = &["log::read_open", "log::read"];
 /// Failpoints with a test of their own.
-const OTHERS: &[&str] = &["log::lock_holder", "log::segment_tmp_cleanup", "log::short_write"];
+const OTHERS: &[&str] = &["log::lock_holder", "log::segment_tmp_cleanup", "log::short_write", "log::direct_probe"];
 
 #[test]
 fn every_failpoint_of_the_log_is_failed_by_a_test_here() {
@@ -222,6 +222,33 @@ fn every_io_call_of_open_fails_it_with_a_clear_error_and_the_log_then_opens_with
         }
         assert!(failed_opens > 0, "{point}: no open reached it");
     }
+}
+
+/// A file system that refuses O_DIRECT (EINVAL from open: tmpfs before Linux 6.6, FUSE, ...)
+/// gets buffered writes by default, or a clear EINVAL without the fallback; any other error from
+/// the probe fails the open rather than quietly giving up direct writes.
+#[test]
+fn a_file_system_that_refuses_o_direct_gets_buffered_writes_unless_direct_is_required() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let direct = LogOptions { direct: true, direct_fallback: true, ..options(rio::Backend::Threads) };
+    set("log::direct_probe", "1*return(22)");
+    let (log, notices) = open(dir.path(), direct.clone());
+    assert!(!log.direct(), "refused: buffered");
+    let (durable, failed) = settle(&log, &notices, 5);
+    assert_eq!((durable, failed.len()), (5, 0));
+    log.close().unwrap();
+    set("log::direct_probe", "1*return(22)");
+    let error = Log::open(dir.path(), LogOptions { direct_fallback: false, ..direct.clone() }, Box::new(|_| {})).err().expect("direct required and refused");
+    set("log::direct_probe", "");
+    assert_clear(&error, libc::EINVAL, "direct required");
+    assert!(error.to_string().contains("does not take"), "{error}");
+    set("log::direct_probe", "1*return(5)");
+    let error = Log::open(dir.path(), direct.clone(), Box::new(|_| {})).err().expect("the probe failing otherwise fails the open");
+    set("log::direct_probe", "");
+    assert_clear(&error, 5, "probe EIO");
+    let (log, _) = open(dir.path(), direct);
+    assert_eq!(all(&log).len(), 5, "and the log opens whole afterwards");
 }
 
 #[test]

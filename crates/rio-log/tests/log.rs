@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use common::{all, backends, open, options, record, segment_files};
@@ -67,6 +68,18 @@ fn direct_mode_packs_batches_back_to_back_and_reads_back() {
         let (log, _) = open(dir.path(), direct);
         assert_eq!(log.read(141, usize::MAX).unwrap(), vec![(141, b"after reopen".to_vec())], "{backend:?}");
     }
+}
+
+#[test]
+fn direct_is_the_default_where_the_file_system_takes_it() {
+    let here = tempfile::tempdir().unwrap();
+    let takes_direct = std::fs::OpenOptions::new().write(true).create(true).custom_flags(libc::O_DIRECT).open(here.path().join("probe")).is_ok();
+    let defaults = LogOptions { segment_bytes: 64 << 10, ..LogOptions::default() };
+    assert!(defaults.direct && defaults.direct_fallback, "direct, with the fallback, by default");
+    let (log, _) = open(&here.path().join("log"), defaults);
+    assert_eq!(log.direct(), takes_direct, "direct exactly where the file system takes O_DIRECT (the fallback's test is in faults.rs)");
+    let (log, _) = open(&here.path().join("buffered"), options(rio::Backend::Threads));
+    assert!(!log.direct(), "direct: false writes buffered");
 }
 
 #[test]

@@ -123,12 +123,14 @@ impl Task for OpenTask {
 }
 
 /// Opens (recovering) the log in `dir`. `onNotice()` is called when appends became durable or
-/// failed; call `takeNotices()` then.
+/// failed; call `takeNotices()` then. `directFallback`: with `direct`, write buffered where the
+/// file system refuses O_DIRECT rather than fail.
 #[napi(ts_return_type = "Promise<NativeLog>")]
-pub fn open_log(dir: String, segment_bytes: f64, direct: bool, pipeline: u32, backend: String, on_notice: Function<(), ()>) -> napi::Result<AsyncTask<OpenTask>> {
+#[allow(clippy::too_many_arguments)]
+pub fn open_log(dir: String, segment_bytes: f64, direct: bool, direct_fallback: bool, pipeline: u32, backend: String, on_notice: Function<(), ()>) -> napi::Result<AsyncTask<OpenTask>> {
     let backend = backend.parse().map_err(|error: std::io::Error| napi::Error::new(Status::InvalidArg, error.to_string()))?;
     let notify: NoticeFunction = on_notice.build_threadsafe_function::<()>().callee_handled::<false>().weak::<true>().build()?;
-    let options = LogOptions { segment_bytes: segment_bytes as u64, direct, backend, pipeline: pipeline as usize };
+    let options = LogOptions { segment_bytes: segment_bytes as u64, direct, direct_fallback, backend, pipeline: pipeline as usize };
     let inbox = Arc::new(Inbox { durable: AtomicU64::new(0), failures: Mutex::new(Vec::new()), queued: AtomicBool::new(false), notify });
     Ok(AsyncTask::new(OpenTask { dir: dir.into(), options, inbox }))
 }
@@ -250,6 +252,12 @@ impl NativeLog {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self) -> AsyncTask<CloseTask> {
         AsyncTask::new(CloseTask { log: self.log.clone() })
+    }
+
+    /// Whether the log writes with O_DIRECT | O_DSYNC.
+    #[napi(getter)]
+    pub fn direct(&self) -> bool {
+        self.log.direct()
     }
 
     #[napi(getter)]

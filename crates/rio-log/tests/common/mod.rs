@@ -14,8 +14,9 @@ pub fn backends() -> Vec<rio::Backend> {
     vec![rio::Backend::IoUring, rio::Backend::Threads]
 }
 
+/// Small segments, buffered writes + fdatasync (tests of direct mode say so).
 pub fn options(backend: rio::Backend) -> LogOptions {
-    LogOptions { segment_bytes: 64 << 10, backend, ..LogOptions::default() }
+    LogOptions { segment_bytes: 64 << 10, backend, direct: false, ..LogOptions::default() }
 }
 
 /// Opens a log whose notices go to the returned channel.
