@@ -45,19 +45,19 @@ export interface Entry {
   data: Buffer
 }
 
-/** An append waiting to be durable. */
-interface Waiting {
-  lsn: number
-  epoch: number
-  resolve: (lsn: number) => void
-  reject: (error: Error) => void
-}
-
-/** An append (or appendBatch) staged in this tick: `records` of the staged bytes are its. */
-interface Staged {
-  records: number
-  resolve: (lsn: number) => void
-  reject: (error: Error) => void
+/**
+ * An append (or appendBatch): staged in this tick, `records` of the staged bytes are its; handed
+ * to the writer, it waits for `lsn` (its last record's) of `epoch` to be durable. One class, so
+ * every append has the same shape on the hot path.
+ */
+class Pending {
+  lsn = 0
+  epoch = 0
+  constructor(
+    readonly records: number,
+    readonly resolve: (lsn: number) => void,
+    readonly reject: (error: Error) => void,
+  ) {}
 }
 
 /** Staged bytes past which `append` hands them to the writer at once rather than at tick's end. */
@@ -114,7 +114,7 @@ function fromNative(error: unknown, syscall: string, path: string): Error {
 export class Log {
   readonly #native: native.NativeLog
   readonly #dir: string
-  readonly #waiting: Waiting[] = []
+  readonly #waiting: Pending[] = []
   /**
    * Appends of this tick, copied in as they are made and handed to the writer in one native call
    * from a microtask: a native call per record costs more than the record's share of a batch
@@ -123,7 +123,7 @@ export class Log {
   #stagedBytes = new Uint8Array(STAGE_START_BYTES)
   #stagedEnds = new Uint32Array(STAGE_START_RECORDS)
   #stagedRecords = 0
-  readonly #staged: Staged[] = []
+  readonly #staged: Pending[] = []
   /** Holds the event loop open while appends wait to be durable. */
   readonly #keepAlive: NodeJS.Timeout
   #closing: Promise<void> | null = null
@@ -202,7 +202,7 @@ export class Log {
     } catch (error) {
       return Promise.reject(error)
     }
-    return new Promise((resolve, reject) => this.#stage([bytes], { records: 1, resolve, reject }))
+    return new Promise((resolve, reject) => this.#stageOne(bytes, new Pending(1, resolve, reject)))
   }
 
   /** Appends several records at once (consecutive LSNs); resolves to their LSNs once durable. */
@@ -214,7 +214,7 @@ export class Log {
     let total = 0
     for (const record of bytes) total += record.byteLength
     if (total > STAGE_MAX_BYTES) throw outOfRange('the total byteLength of records', `<= ${STAGE_MAX_BYTES}`, total)
-    const last = await new Promise<number>((resolve, reject) => this.#stage(bytes, { records: bytes.length, resolve, reject }))
+    const last = await new Promise<number>((resolve, reject) => this.#stage(bytes, new Pending(bytes.length, resolve, reject)))
     return bytes.map((_, i) => last - (bytes.length - 1) + i)
   }
 
@@ -223,23 +223,10 @@ export class Log {
    * first append. An append's records go to the writer in one call, so a flush for room comes
    * before them, never between them.
    */
-  #stage(records: readonly Uint8Array[], append: Staged): void {
+  #stage(records: readonly Uint8Array[], append: Pending): void {
     let bytes = 0
     for (const record of records) bytes += record.byteLength
-    if (this.#stagedRecords > 0 && this.#stagedEnd() + bytes > STAGE_LIMIT_BYTES) this.#flush()
-    if (this.#stagedRecords === 0) queueMicrotask(() => this.#flush())
-    const start = this.#stagedEnd()
-    if (start + bytes > this.#stagedBytes.byteLength) {
-      const grown = new Uint8Array(Math.max(this.#stagedBytes.byteLength * 2, start + bytes))
-      grown.set(this.#stagedBytes.subarray(0, start))
-      this.#stagedBytes = grown
-    }
-    if (this.#stagedRecords + records.length > this.#stagedEnds.length) {
-      const grown = new Uint32Array(Math.max(this.#stagedEnds.length * 2, this.#stagedRecords + records.length))
-      grown.set(this.#stagedEnds.subarray(0, this.#stagedRecords))
-      this.#stagedEnds = grown
-    }
-    let end = start
+    let end = this.#reserve(bytes, records.length)
     for (const record of records) {
       this.#stagedBytes.set(record, end)
       end += record.byteLength
@@ -247,6 +234,38 @@ export class Log {
     }
     this.#staged.push(append)
   }
+
+  /** `#stage` for one record (`append`'s path, without an array per call). */
+  #stageOne(record: Uint8Array, append: Pending): void {
+    const start = this.#reserve(record.byteLength, 1)
+    this.#stagedBytes.set(record, start)
+    this.#stagedEnds[this.#stagedRecords++] = start + record.byteLength
+    this.#staged.push(append)
+  }
+
+  /**
+   * Makes room to stage `records` records of `bytes` bytes in all (flushing first if the stage
+   * would pass its limit, and scheduling the flush for the tick's first); returns where they go.
+   */
+  #reserve(bytes: number, records: number): number {
+    if (this.#stagedRecords > 0 && this.#stagedEnd() + bytes > STAGE_LIMIT_BYTES) this.#flush()
+    if (this.#stagedRecords === 0) queueMicrotask(this.#flushLater)
+    const start = this.#stagedEnd()
+    if (start + bytes > this.#stagedBytes.byteLength) {
+      const grown = new Uint8Array(Math.max(this.#stagedBytes.byteLength * 2, start + bytes))
+      grown.set(this.#stagedBytes.subarray(0, start))
+      this.#stagedBytes = grown
+    }
+    if (this.#stagedRecords + records > this.#stagedEnds.length) {
+      const grown = new Uint32Array(Math.max(this.#stagedEnds.length * 2, this.#stagedRecords + records))
+      grown.set(this.#stagedEnds.subarray(0, this.#stagedRecords))
+      this.#stagedEnds = grown
+    }
+    return start
+  }
+
+  /** `#flush`, bound once for `queueMicrotask`. */
+  readonly #flushLater = (): void => this.#flush()
 
   /** Where the staged bytes end. */
   #stagedEnd(): number {
@@ -275,7 +294,9 @@ export class Log {
     if (this.#waiting.length === 0) this.#keepAlive.ref()
     for (const append of staged) {
       lsn += append.records
-      this.#waiting.push({ lsn, epoch, resolve: append.resolve, reject: append.reject })
+      append.lsn = lsn
+      append.epoch = epoch
+      this.#waiting.push(append)
     }
   }
 
