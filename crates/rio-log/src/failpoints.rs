@@ -28,8 +28,12 @@
 //! | `log::segment_create` | create a segment's `.log.tmp` | open (a new log), a roll | open fails; the roll's appends fail |
 //! | `log::segment_zero` | write a new segment's zeros | as `log::segment_create` | as `log::segment_create` |
 //! | `log::segment_header` | write a new segment's header | as `log::segment_create` | as `log::segment_create` |
-//! | `log::segment_sync` | `fsync` a new segment | as `log::segment_create` | as `log::segment_create` |
-//! | `log::segment_tmp_cleanup` | unlink the `.log.tmp` of a segment that could not be made | after one of the four above fails | the `.log.tmp` stays until the next open |
+//! | `log::segment_sync` | `fsync` a new segment's zeros | as `log::segment_create` | as `log::segment_create` |
+//! | `log::segment_header_sync` | `fsync` a new segment's header (a spare's too) | as `log::segment_create` | as `log::segment_create` |
+//! | `log::segment_tmp_cleanup` | unlink the `.log.tmp` of a segment (or spare) that could not be made, or of a spare the closing log did not use | after a call above fails; at close | the `.log.tmp` stays until the next open |
+//! | `log::spare_create` | create the spare (the next segment's zeros, made on a thread of its own once the active segment is half full) | append | none: the roll makes its segment itself |
+//! | `log::spare_zero` | write the spare's zeros | as `log::spare_create` | as `log::spare_create` |
+//! | `log::spare_sync` | `fsync` the spare | as `log::spare_create` | as `log::spare_create` |
 //! | `log::segment_rename` | rename `.log.tmp` to `.log` | as `log::segment_create` | as `log::segment_create` |
 //! | `log::dir_open` | open the directory to sync it | after a segment is made or removed | as the call that made or removed it |
 //! | `log::dir_sync` | `fsync` the directory | as `log::dir_open` | as `log::dir_open` |
@@ -70,7 +74,11 @@ pub const NAMES: &[&str] = &[
     "log::segment_zero",
     "log::segment_header",
     "log::segment_sync",
+    "log::segment_header_sync",
     "log::segment_tmp_cleanup",
+    "log::spare_create",
+    "log::spare_zero",
+    "log::spare_sync",
     "log::segment_rename",
     "log::dir_open",
     "log::dir_sync",

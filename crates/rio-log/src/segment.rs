@@ -57,33 +57,82 @@ pub(crate) fn open_for_writing(path: &Path, direct: bool) -> io::Result<File> {
 /// it, a metadata change that makes every fdatasync commit the journal (about 3× slower here),
 /// while overwriting written blocks leaves fdatasync only the data to flush.
 pub(crate) fn create(dir: &Path, base_lsn: u64, segment_bytes: u64) -> io::Result<PathBuf> {
-    let path = segment_path(dir, base_lsn);
-    let tmp = path.with_extension("log.tmp");
-    let file = failpoints::call(
-        "log::segment_create",
-        || OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp),
-        || format!("creating segment {}", tmp.display()),
-    )?;
-    let written = (|| {
-        let zeros = vec![0u8; ZERO_CHUNK_BYTES.min(segment_bytes as usize)];
-        let mut at = 0;
-        while at < segment_bytes {
-            let len = zeros.len().min((segment_bytes - at) as usize);
-            failpoints::call("log::segment_zero", || file.write_all_at(&zeros[..len], at), || format!("writing zeros to the new segment {}", tmp.display()))?;
-            at += len as u64;
+    let tmp = segment_path(dir, base_lsn).with_extension("log.tmp");
+    let blank = Blank::make(tmp, segment_bytes, &ROLL_CALLS)?;
+    blank.into_segment(dir, base_lsn)
+}
+
+/// A file of zeros the size of a segment, without a header, under a `.log.tmp` name (so an open
+/// removes it): a segment but for its header and name. Made at a roll, or ahead of one on a
+/// thread of its own (a spare, see `writer.rs`), so a roll need not wait for 64 MiB of zeros.
+pub(crate) struct Blank {
+    tmp: PathBuf,
+    file: File,
+    segment_bytes: u64,
+}
+
+/// The failpoints of making a blank file: create, write zeros, sync.
+pub(crate) struct BlankCalls(&'static str, &'static str, &'static str);
+
+/// A blank made at the roll that needs it.
+pub(crate) const ROLL_CALLS: BlankCalls = BlankCalls("log::segment_create", "log::segment_zero", "log::segment_sync");
+/// A spare, made ahead of the roll.
+pub(crate) const SPARE_CALLS: BlankCalls = BlankCalls("log::spare_create", "log::spare_zero", "log::spare_sync");
+
+/// The name a spare is made under: one at a time per log.
+pub(crate) fn spare_path(dir: &Path) -> PathBuf {
+    dir.join("spare.log.tmp")
+}
+
+impl Blank {
+    /// Writes `segment_bytes` of zeros to a new `tmp` and syncs them; on failure removes `tmp`
+    /// (best effort: the next open removes what is left).
+    pub(crate) fn make(tmp: PathBuf, segment_bytes: u64, calls: &BlankCalls) -> io::Result<Blank> {
+        let BlankCalls(create, zero, sync) = *calls;
+        let file = failpoints::call(create, || OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp), || format!("creating segment {}", tmp.display()))?;
+        let written = (|| {
+            let zeros = vec![0u8; ZERO_CHUNK_BYTES.min(segment_bytes as usize)];
+            let mut at = 0;
+            while at < segment_bytes {
+                let len = zeros.len().min((segment_bytes - at) as usize);
+                failpoints::call(zero, || file.write_all_at(&zeros[..len], at), || format!("writing zeros to the new segment {}", tmp.display()))?;
+                at += len as u64;
+            }
+            failpoints::call(sync, || file.sync_all(), || format!("syncing the new segment {}", tmp.display()))
+        })();
+        let blank = Blank { tmp, file, segment_bytes };
+        match written {
+            Ok(()) => Ok(blank),
+            Err(error) => Err(blank.discard(error)),
         }
-        let header = SegmentHeader { base_lsn, segment_bytes }.encode();
-        failpoints::call("log::segment_header", || file.write_all_at(&header, 0), || format!("writing the header of the new segment {}", tmp.display()))?;
-        failpoints::call("log::segment_sync", || file.sync_all(), || format!("syncing the new segment {}", tmp.display()))
-    })();
-    if let Err(error) = written {
-        // Best effort: the next open removes what is left.
-        drop(failpoints::call("log::segment_tmp_cleanup", || fs::remove_file(&tmp), String::new));
-        return Err(error);
     }
-    failpoints::call("log::segment_rename", || fs::rename(&tmp, &path), || format!("renaming the new segment {} into place", tmp.display()))?;
-    sync_dir(dir)?;
-    Ok(path)
+
+    /// Makes the blank segment `base_lsn`: header written and synced, renamed into place, the
+    /// directory synced.
+    pub(crate) fn into_segment(self, dir: &Path, base_lsn: u64) -> io::Result<PathBuf> {
+        let header = SegmentHeader { base_lsn, segment_bytes: self.segment_bytes }.encode();
+        let tmp = &self.tmp;
+        let written = failpoints::call("log::segment_header", || self.file.write_all_at(&header, 0), || format!("writing the header of the new segment {}", tmp.display()))
+            .and_then(|()| failpoints::call("log::segment_header_sync", || self.file.sync_all(), || format!("syncing the new segment {}", tmp.display())));
+        if let Err(error) = written {
+            return Err(self.discard(error));
+        }
+        let path = segment_path(dir, base_lsn);
+        failpoints::call("log::segment_rename", || fs::rename(tmp, &path), || format!("renaming the new segment {} into place", tmp.display()))?;
+        sync_dir(dir)?;
+        Ok(path)
+    }
+
+    /// Removes the file, best effort: the next open removes what is left.
+    pub(crate) fn remove(self) {
+        drop(failpoints::call("log::segment_tmp_cleanup", || fs::remove_file(&self.tmp), String::new));
+    }
+
+    /// `remove`, giving back `error`.
+    fn discard(self, error: io::Error) -> io::Error {
+        self.remove();
+        error
+    }
 }
 
 /// Bytes of zeros written per call when a segment is made.

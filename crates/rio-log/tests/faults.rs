@@ -43,6 +43,7 @@ const OPEN: &[&str] = &[
     "log::segment_zero",
     "log::segment_header",
     "log::segment_sync",
+    "log::segment_header_sync",
     "log::segment_rename",
     "log::dir_open",
     "log::dir_sync",
@@ -55,6 +56,7 @@ const ROLL: &[&str] = &[
     "log::segment_zero",
     "log::segment_header",
     "log::segment_sync",
+    "log::segment_header_sync",
     "log::segment_rename",
     "log::dir_open",
     "log::dir_sync",
@@ -66,10 +68,28 @@ const TRUNCATE: &[&str] = &["log::segment_remove", "log::dir_open", "log::dir_sy
 const READ: &[&str] = &["log::read_open", "log::read"];
 /// Failpoints with a test of their own.
 const OTHERS: &[&str] = &["log::lock_holder", "log::segment_tmp_cleanup", "log::short_write", "log::direct_probe"];
+const SPARE: &[&str] = &["log::spare_create", "log::spare_zero", "log::spare_sync"];
+
+/// While held, no spare can be made, so every roll makes its segment itself (and meets the
+/// failpoints of the roll's own calls).
+struct NoSpares;
+
+impl NoSpares {
+    fn new() -> NoSpares {
+        set("log::spare_create", "return(5)");
+        NoSpares
+    }
+}
+
+impl Drop for NoSpares {
+    fn drop(&mut self) {
+        set("log::spare_create", "");
+    }
+}
 
 #[test]
 fn every_failpoint_of_the_log_is_failed_by_a_test_here() {
-    let mut tested = [OPEN, ROLL, BATCH, CUT, TRUNCATE, READ, OTHERS].concat();
+    let mut tested = [OPEN, ROLL, BATCH, CUT, TRUNCATE, READ, OTHERS, SPARE].concat();
     tested.sort();
     tested.dedup();
     let mut names = failpoints::NAMES.to_vec();
@@ -270,6 +290,7 @@ fn a_second_writer_is_refused_clearly_even_when_the_holders_pid_cannot_be_read()
 #[test]
 fn every_io_call_of_a_roll_fails_its_appends_with_a_clear_error_and_the_log_goes_on() {
     let _serial = serial();
+    let _no_spares = NoSpares::new();
     for point in ROLL {
         let dir = tempfile::tempdir().unwrap();
         let (log, notices) = open(dir.path(), options(rio::Backend::Threads));
@@ -293,9 +314,49 @@ fn every_io_call_of_a_roll_fails_its_appends_with_a_clear_error_and_the_log_goes
     }
 }
 
+/// The spare (the next segment's zeros, made ahead on a thread of its own) is what rolls use; one
+/// that cannot be made leaves the roll to make its segment itself, and nothing is lost either way.
+#[test]
+fn rolls_take_the_spare_and_a_spare_that_cannot_be_made_costs_nothing_but_time() {
+    let _serial = serial();
+    let tmp_files = |dir: &Path| std::fs::read_dir(dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log.tmp")).count();
+    // With the roll's own creation failing, rolls still work: they take the spare.
+    let dir = tempfile::tempdir().unwrap();
+    let (log, notices) = open(dir.path(), options(rio::Backend::Threads));
+    set("log::segment_create", "return(28)");
+    let mut durable = 0;
+    for _ in 0..10 {
+        // One roll at a time: the next spare starts once the new segment is half full.
+        let (settled, failed) = settle(&log, &notices, 1000);
+        durable = settled;
+        assert!(failed.is_empty(), "a roll took the spare: {:?}", failed.first().map(|f| f.error.to_string()));
+    }
+    set("log::segment_create", "");
+    assert!(segment_files(dir.path()).len() >= 4, "the log rolled onto spares ({} segments)", segment_files(dir.path()).len());
+    log.close().unwrap();
+    assert_eq!(tmp_files(dir.path()), 0, "closing removes an unused spare");
+    let (log, _) = open(dir.path(), options(rio::Backend::Threads));
+    assert_eq!(all(&log).len() as u64, durable);
+    drop(log);
+    for point in SPARE {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, notices) = open(dir.path(), options(rio::Backend::Threads));
+        set(point, "return(28)");
+        let (durable, failed) = settle(&log, &notices, 6000);
+        set(point, "");
+        assert_eq!((durable, failed.len()), (6000, 0), "{point}: the rolls made their segments themselves");
+        assert!(segment_files(dir.path()).len() >= 3, "{point}: the log rolled");
+        log.close().unwrap();
+        assert_eq!(tmp_files(dir.path()), 0, "{point}: a failed spare leaves no file");
+        let (log, _) = open(dir.path(), options(rio::Backend::Threads));
+        assert_eq!(all(&log).len(), 6000, "{point}");
+    }
+}
+
 #[test]
 fn a_segment_left_half_made_is_removed_at_the_next_open() {
     let _serial = serial();
+    let _no_spares = NoSpares::new();
     let dir = tempfile::tempdir().unwrap();
     let (log, notices) = open(dir.path(), options(rio::Backend::Threads));
     settle(&log, &notices, 1800);
