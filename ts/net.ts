@@ -24,7 +24,7 @@ import type { Server as HttpServer } from 'node:http'
 import * as native from './binding.js'
 import { invalidArgType, netError, outOfRange, type SystemError } from './errors.js'
 import { asyncDispose } from './dispose.js'
-import { Ring } from './ring.js'
+import { bytesOf, Ring } from './ring.js'
 
 export interface ListenOptions {
   /** An IP address or a name to resolve; default '::' (all addresses, IPv4 too) or '0.0.0.0'. */
@@ -82,6 +82,7 @@ const END_OF_STREAM = Buffer.alloc(0)
 const WRITE = Object.freeze({ netSyscall: 'write' })
 
 let threadRing: Ring | null = null
+const noop = (): void => {}
 
 /** This thread's network ring: large, so that many connections can each have a receive waiting. */
 export function networkRing(): Ring {
@@ -277,8 +278,14 @@ export class Connection implements AsyncIterable<Buffer> {
   readonly #ring: Ring
   #fd: number
   #closing: Promise<void> | null = null
-  /** The last send not yet finished: a send starts only after it, so two never interleave. */
-  #lastSend: Promise<unknown> | null = null
+  /** The last send made: one made while sends are in flight starts only after it settles, so
+   * the bytes of two never interleave. */
+  #lastSend: Promise<number> | null = null
+  /** Sends made and not yet settled (the ring tells each one's end, before its promise settles). */
+  #sending = 0
+  readonly #sendSettled = (): void => {
+    this.#sending--
+  }
   /** What a multishot receive got and the reader has not taken yet (see `readChunk`). */
   #inbox: Inbox | null = null
   /** Stops the multishot receive in flight (to pause it), if one is. */
@@ -326,7 +333,9 @@ export class Connection implements AsyncIterable<Buffer> {
   /** Receives into `buffer`; resolves to the byte count, 0 once the peer has shut down its side. */
   recv(buffer: ArrayBufferView): Promise<number> {
     if (this.#fd === -1) return Promise.reject(this.#closedError('read'))
-    return this.#ring.recv(this.#fd, buffer, READ)
+    const view = bytesOf('buffer', buffer)
+    if (view instanceof Error) return Promise.reject(view)
+    return this.#ring.netRecv(this.#fd, view, READ)
   }
 
   /**
@@ -335,19 +344,24 @@ export class Connection implements AsyncIterable<Buffer> {
    */
   send(buffer: ArrayBufferView | string): Promise<number> {
     if (this.#fd === -1 || this.#closing !== null) return Promise.reject(this.#closedError('write'))
-    const bytes = typeof buffer === 'string' ? Buffer.from(buffer) : buffer
-    const previous = this.#lastSend
-    const sending =
-      previous === null
-        ? this.#ring.sendAll(this.#fd, bytes, WRITE)
-        : previous.then(() => (this.#fd === -1 ? Promise.reject(this.#closedError('write')) : this.#ring.sendAll(this.#fd, bytes, WRITE)))
-    // Each send's own caller sees its rejection; the chain only waits for it to settle (and the
-    // last one in the chain clears it, so an idle connection's next send goes straight out).
-    const clear = (): void => {
-      if (this.#lastSend === settled) this.#lastSend = null
+    const view = bytesOf('buffer', typeof buffer === 'string' ? Buffer.from(buffer) : buffer)
+    if (view instanceof Error) return Promise.reject(view)
+    this.#sending++
+    let sending: Promise<number>
+    if (this.#sending === 1) {
+      // Nothing in flight: straight to the ring.
+      sending = this.#ring.netSendAll(this.#fd, view, WRITE, this.#sendSettled)
+    } else {
+      // After the send before it, whether that one succeeded or not (its own caller sees its
+      // rejection). The staging copy is made then, so the data is what the buffer holds then.
+      const start = (): Promise<number> => {
+        if (this.#fd !== -1) return this.#ring.netSendAll(this.#fd, view, WRITE, this.#sendSettled)
+        this.#sending--
+        return Promise.reject(this.#closedError('write'))
+      }
+      sending = this.#lastSend!.then(start, start)
     }
-    const settled = sending.then(clear, clear)
-    this.#lastSend = settled
+    this.#lastSend = sending
     return sending
   }
 
@@ -376,7 +390,7 @@ export class Connection implements AsyncIterable<Buffer> {
    */
   readChunk(): Promise<Buffer> {
     if (this.#fd === -1) return Promise.resolve(END_OF_STREAM)
-    if (!this.#multishotReceive || !this.#ring.multishot) return this.#ring.recvChunk(this.#fd, RECEIVE_BYTES, READ)
+    if (!this.#multishotReceive || !this.#ring.multishot) return this.#ring.netRecvChunk(this.#fd, RECEIVE_BYTES, READ)
     const inbox = (this.#inbox ??= { chunks: [], bytes: 0, ended: false, error: null, waiter: null })
     const chunk = inbox.chunks.shift()
     if (chunk !== undefined) {
@@ -446,11 +460,18 @@ export class Connection implements AsyncIterable<Buffer> {
       finished = true
       return error === undefined ? Promise.resolve(done) : Promise.reject(error.thrown)
     }
+    /** The end of a single-shot receive, told by the ring before its promise settles. */
+    const received = (result: number): void => {
+      outstanding--
+      if (result <= 0) finished = true
+    }
     const read = (): Promise<IteratorResult<Buffer>> => {
       if (finished) {
         outstanding--
         return Promise.resolve(done)
       }
+      // Single-shot receives resolve to the iterator result themselves: no hop through `then`.
+      if (this.#fd !== -1 && !(this.#multishotReceive && this.#ring.multishot)) return this.#ring.netRecvResult(this.#fd, RECEIVE_BYTES, READ, received)
       return this.readChunk().then(
         (chunk): IteratorResult<Buffer> => {
           outstanding--
@@ -482,10 +503,10 @@ export class Connection implements AsyncIterable<Buffer> {
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     const fd = this.#fd
-    const sending = this.#lastSend
+    const sending = this.#sending > 0 ? this.#lastSend : null
     this.#closing = (async () => {
       if (fd === -1) return
-      if (sending !== null) await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())])
+      if (sending !== null) await Promise.race([sending.then(noop, noop), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())])
       // Stopped first, so the receive is never armed again on a number the close frees.
       this.#receiving?.abort()
       await this.#ring.shutdown(fd, 'both').catch(() => undefined)

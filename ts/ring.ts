@@ -165,6 +165,8 @@ const enum Settle {
   RecvMulti,
   /** A new Buffer of exactly the bytes received (the data copied out of staging memory). */
   Chunk,
+  /** As `Chunk`, as an iterator result: `{ value: chunk, done: false }`, or done at the end. */
+  ChunkResult,
 }
 
 /** The targets of a `readvAt`, with their lengths when it started (a detached view shrinks to 0). */
@@ -192,6 +194,7 @@ const STATX_BTIME = 0x800
 const SYNC_FILE_RANGE_ALL = 7
 const ECANCELED = 125
 const ENOBUFS = 105
+const ENOMEM = 12
 /** CQE flags: a multishot op goes on; the data is in provided buffer `flags >>> 16`. */
 const CQE_F_BUFFER = 1
 const CQE_F_MORE = 2
@@ -201,6 +204,8 @@ const MAX_POSITION = 2 ** 53 - 1
 const MAX_CHUNK_BYTES = 16 * 1024 * 1024
 
 const noop = (): void => {}
+/** What a `netRecvResult` resolves to at the end of the stream. */
+const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
 
 function defaultBackend(): string {
   return process.env.RIO_URING_BACKEND || 'auto'
@@ -236,8 +241,8 @@ function offsetOf(name: string, value: unknown): number | Error {
   return value
 }
 
-/** A Uint8Array over the bytes of any ArrayBufferView; an Error for anything else. */
-function bytesOf(name: string, buffer: unknown): Uint8Array | Error {
+/** A Uint8Array over the bytes of any ArrayBufferView; an Error for anything else. @internal */
+export function bytesOf(name: string, buffer: unknown): Uint8Array | Error {
   if (buffer instanceof Uint8Array) return buffer
   if (ArrayBuffer.isView(buffer)) return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
   return invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', buffer)
@@ -354,6 +359,14 @@ export class Ring {
   readonly #abort: (AbortHook | undefined)[] = []
   /** A multishot op's callback, for each fd it accepts or chunk it receives. */
   readonly #onItem: (((item: any) => void) | undefined)[] = []
+  /** Called with the result as the op in the slot settles, before its promise (see `netSendAll`). */
+  readonly #onSettled: (((result: number) => void) | undefined)[] = []
+  /** The slot whose promise `#executor` is making: one executor for every op, not a closure each. */
+  #pendingSlot = 0
+  readonly #executor = (resolve: (value: any) => void, reject: (error: unknown) => void): void => {
+    this.#resolve[this.#pendingSlot] = resolve
+    this.#reject[this.#pendingSlot] = reject
+  }
   /** The buffers multishot receives fill (ring-owned), once the addon made them. */
   #provided: Uint8Array | null = null
   readonly #batch: (Batch | null)[] = []
@@ -410,9 +423,20 @@ export class Ring {
     this.#length = new Float64Array(slots)
     // Lowest slots first, so a light load keeps reusing the same few pages of staging memory.
     for (let slot = slots - 1; slot >= 0; slot--) this.#free.push(slot)
-    this.#resolve.length = slots
-    this.#reject.length = slots
-    this.#target.length = slots
+    // Filled up front, so every per-slot array stays a packed array of one kind of element.
+    for (let slot = 0; slot < slots; slot++) {
+      this.#resolve.push(noop)
+      this.#reject.push(noop)
+      this.#target.push(null)
+      this.#syscall.push('')
+      this.#path.push(undefined)
+      this.#dest.push(undefined)
+      this.#netSyscall.push(undefined)
+      this.#abort.push(undefined)
+      this.#onItem.push(undefined)
+      this.#onSettled.push(undefined)
+      this.#batch.push(null)
+    }
   }
 
   /** The engine running this ring: 'io_uring' or 'threads'. */
@@ -910,8 +934,13 @@ export class Ring {
     dest?: PathArgument,
     /** A multishot op's callback for each item (see `#finishMultishot`). */
     onItem?: (item: any) => void,
+    /** Told the result as the op settles (see `#submitSocket`); also when it fails to start. */
+    onSettled?: (result: number) => void,
   ): Promise<any> {
-    if (this.#closed) return Promise.reject(invalidState('the ring is closed'))
+    if (this.#closed) {
+      onSettled?.(-ECANCELED)
+      return Promise.reject(invalidState('the ring is closed'))
+    }
     let ordering = 0
     let signal: AbortSignal | undefined
     if (options !== undefined) {
@@ -936,11 +965,12 @@ export class Ring {
           start: () => {
             this.#inFlight--
             signal?.removeEventListener('abort', onAbort)
-            this.#submit(op, settle, syscall, fd, target, source, length, position, a, b, options, path, dest, onItem).then(resolve, reject)
+            this.#submit(op, settle, syscall, fd, target, source, length, position, a, b, options, path, dest, onItem, onSettled).then(resolve, reject)
           },
           cancel: (error) => {
             this.#inFlight--
             signal?.removeEventListener('abort', onAbort)
+            onSettled?.(-ECANCELED)
             reject(error)
           },
         }
@@ -975,6 +1005,7 @@ export class Ring {
         this.#native.stageBig(slot, length, source)
       } catch (error) {
         this.#free.push(slot)
+        onSettled?.(-ENOMEM)
         return Promise.reject(error)
       }
       big = 1
@@ -998,14 +1029,75 @@ export class Ring {
       this.#length[slot] = length
     }
     this.#onItem[slot] = onItem
+    this.#onSettled[slot] = onSettled
     this.#path[slot] = path?.text
     this.#dest[slot] = dest?.text
-    const promise = new Promise((resolve, reject) => {
-      this.#resolve[slot] = resolve
-      this.#reject[slot] = reject
-    })
+    this.#pendingSlot = slot
+    const promise = new Promise(this.#executor)
     if (signal !== undefined) this.#watchAbort(slot, signal)
     return promise
+  }
+
+  /**
+   * The socket ops of `rio-uring/net`, which has checked its arguments already: no options to
+   * read, no path to stage, one slot's staging memory. Where that does not fit (no free slot, more
+   * than a slot's bytes, a closed ring) they take `#submit`'s general path, with the same result.
+   * `onSettled` gets the op's result as it settles, before its promise does (so a caller can tell
+   * a send has finished without a `then` of its own). Ops without a signal only.
+   */
+  #submitSocket(
+    op: number,
+    settle: Settle,
+    syscall: string,
+    fd: number,
+    target: Uint8Array | null,
+    source: Uint8Array | null,
+    length: number,
+    options: OpOptions,
+    onSettled: ((result: number) => void) | undefined,
+  ): Promise<any> {
+    const slot = this.#closed || length > SLOT_BYTES ? undefined : this.#takeSlot()
+    if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, onSettled)
+    if (source !== null) this.#slab.set(source, slot * SLOT_BYTES)
+    this.#inFlight++
+    this.#queue(op, slot, fd, length, -1, 0, 0, 0)
+    this.#settle[slot] = settle
+    this.#big[slot] = 0
+    this.#target[slot] = target
+    this.#syscall[slot] = syscall
+    this.#netSyscall[slot] = options.netSyscall
+    if (settle === Settle.SendAll) {
+      this.#sendFd[slot] = fd
+      this.#sendFlags[slot] = 0
+      this.#sent[slot] = 0
+      this.#length[slot] = length
+    }
+    this.#onSettled[slot] = onSettled
+    this.#pendingSlot = slot
+    return new Promise(this.#executor)
+  }
+
+  /** `recv` for rio-uring/net: `fd` and `view` checked by the caller. @internal */
+  netRecv(fd: number, view: Uint8Array, options: OpOptions): Promise<number> {
+    return this.#submitSocket(native.OpCode.Recv, Settle.Read, 'recv', fd, view, null, view.byteLength, options, undefined)
+  }
+
+  /** `recvChunk` for rio-uring/net. @internal */
+  netRecvChunk(fd: number, maxBytes: number, options: OpOptions): Promise<Buffer> {
+    return this.#submitSocket(native.OpCode.Recv, Settle.Chunk, 'recv', fd, null, null, maxBytes, options, undefined)
+  }
+
+  /**
+   * `recvChunk` for rio-uring/net, resolving to an iterator result (done at the end of the
+   * stream); `onSettled` sees the recv's result first. @internal
+   */
+  netRecvResult(fd: number, maxBytes: number, options: OpOptions, onSettled: (result: number) => void): Promise<IteratorResult<Buffer, undefined>> {
+    return this.#submitSocket(native.OpCode.Recv, Settle.ChunkResult, 'recv', fd, null, null, maxBytes, options, onSettled)
+  }
+
+  /** `sendAll` for rio-uring/net; `onSettled` is called once, as the send settles. @internal */
+  netSendAll(fd: number, view: Uint8Array, options: OpOptions, onSettled: (result: number) => void): Promise<number> {
+    return this.#submitSocket(native.OpCode.Send, Settle.SendAll, 'send', fd, null, view, view.byteLength, options, onSettled)
   }
 
   /** A free slot, unless ops are already waiting for one (they go first). */
@@ -1116,11 +1208,16 @@ export class Ring {
     const reject = this.#reject[slot]
     const target = this.#target[slot]
     const big = this.#big[slot]
+    const onSettled = this.#onSettled[slot]
     this.#resolve[slot] = noop
     this.#reject[slot] = noop
     this.#target[slot] = null
     this.#inFlight--
     this.#unwatchAbort(slot)
+    if (onSettled !== undefined) {
+      this.#onSettled[slot] = undefined
+      onSettled(result)
+    }
     if (this.#orphan[slot] === 1) {
       this.#orphan[slot] = 0
       if (big === 1) this.#native.finishBig(slot, null, 0)
@@ -1181,7 +1278,8 @@ export class Ring {
         else reject(detachedError(this.#syscall[slot]))
         return
       }
-      case Settle.Chunk: {
+      case Settle.Chunk:
+      case Settle.ChunkResult: {
         let chunk: Buffer | null
         if (big === 1) {
           chunk = this.#takeBig(slot, result)
@@ -1189,9 +1287,11 @@ export class Ring {
           chunk = Buffer.allocUnsafe(result)
           if (result > 0) chunk.set(new Uint8Array(this.#slabBuffer, offset, result))
         }
+        const settle = this.#settle[slot]
         this.#free.push(slot)
-        if (chunk !== null) resolve(chunk)
-        else reject(stagingGone(this.#syscall[slot]))
+        if (chunk === null) reject(stagingGone(this.#syscall[slot]))
+        else if (settle === Settle.Chunk) resolve(chunk)
+        else resolve(result === 0 ? ITERATION_DONE : { value: chunk, done: false })
         return
       }
       case Settle.Count:
