@@ -90,6 +90,35 @@ test('sends started while one is in flight go out whole and in call order, never
   t.true(received.equals(Buffer.concat(parts)), 'the bytes of concurrent sends were interleaved or reordered')
 })
 
+test('sends made while others are in flight, as they settle, or once all have settled all go out in call order', async (t) => {
+  const { port, nextConnection } = await nodeServer(t)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  const received = readToEnd(peer)
+  const parts = []
+  const sends = []
+  const send = (bytes) => {
+    parts.push(bytes)
+    const sending = client.send(bytes)
+    sends.push(sending)
+    return sending
+  }
+  for (let round = 0; round < 40; round++) {
+    // A send larger than the socket buffers (continued from staging), small ones queued behind
+    // it, one made from the first one's settling, then a pause until everything has settled.
+    const first = send(payload(round % 4 === 0 ? 2 * MiB : 1000 + round))
+    const followUp = first.then(() => send(payload(300)))
+    for (let i = 0; i < 5; i++) send(payload(10 + i))
+    if (round % 2 === 0) await Promise.all([...sends, followUp])
+    else await null
+  }
+  await within(Promise.all(sends), 30_000, 'the sends')
+  await client.shutdown('write')
+  const bytes = await within(received, 30_000, 'the transfer')
+  t.true(bytes.equals(Buffer.concat(parts)), 'a send overtook one made before it')
+})
+
 test('64 MiB from a node:net client echo through a rio server byte-identical', async (t) => {
   const { port, failures } = await rioEchoServer(t)
   const data = payload(64 * MiB)

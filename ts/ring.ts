@@ -184,7 +184,7 @@ interface Batch {
   reject: (error: Error) => void
 }
 
-const { SLOT_BYTES, STATX_OFFSET, DESCRIPTOR_FIELDS, HEADER_INTS, COMPLETION_INTS, PROVIDED_BUFFER_BYTES } = native
+const { SLOT_BYTES, SLOT_STRIDE, STATX_OFFSET, DESCRIPTOR_FIELDS, HEADER_INTS, COMPLETION_INTS, PROVIDED_BUFFER_BYTES } = native
 const { H_QUEUED, H_IN_FLIGHT, H_REFED } = native
 const { D_OP, D_SLOT, D_FD, D_LEN, D_POSITION, D_ORDERING, D_ARG_A, D_ARG_B } = native
 const AT_SYMLINK_NOFOLLOW = 0x100
@@ -984,7 +984,7 @@ export class Ring {
       })
     }
 
-    const offset = slot * SLOT_BYTES
+    const offset = slot * SLOT_STRIDE
     let big = 0
     if (path !== undefined) {
       const end = this.#stagePath(path.bytes, offset, 0)
@@ -1058,7 +1058,7 @@ export class Ring {
   ): Promise<any> {
     const slot = this.#closed || length > SLOT_BYTES ? undefined : this.#takeSlot()
     if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, onSettled)
-    if (source !== null) this.#slab.set(source, slot * SLOT_BYTES)
+    if (source !== null) this.#slab.set(source, slot * SLOT_STRIDE)
     this.#inFlight++
     this.#queue(op, slot, fd, length, -1, 0, 0, 0)
     this.#settle[slot] = settle
@@ -1236,7 +1236,7 @@ export class Ring {
       reject(net === undefined ? systemError(-result, this.#syscall[slot], this.#path[slot], this.#dest[slot]) : netError(-result, net))
       return
     }
-    const offset = slot * SLOT_BYTES
+    const offset = slot * SLOT_STRIDE
     switch (this.#settle[slot]) {
       case Settle.Read: {
         const view = target as Uint8Array
@@ -1351,7 +1351,7 @@ export class Ring {
     let failure: unknown = null
     try {
       if (plain && result > 0) {
-        onItem(Buffer.copyBytesFrom(this.#slab, slot * SLOT_BYTES, result))
+        onItem(Buffer.copyBytesFrom(this.#slab, slot * SLOT_STRIDE, result))
       } else if (settle === Settle.RecvMulti && (flags & CQE_F_BUFFER) !== 0 && result > 0) {
         this.#provided ??= new Uint8Array(this.#native.providedBuffers() as ArrayBuffer)
         onItem(Buffer.copyBytesFrom(this.#provided, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))
@@ -1412,7 +1412,7 @@ export class Ring {
     } else if (view.byteLength < result) {
       batch.error ??= detachedError('read')
     } else {
-      if (result > 0) view.set(new Uint8Array(this.#slabBuffer, slot * SLOT_BYTES, result))
+      if (result > 0) view.set(new Uint8Array(this.#slabBuffer, slot * SLOT_STRIDE, result))
       batch.results[index] = result
     }
     this.#free.push(slot)

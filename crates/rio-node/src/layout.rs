@@ -9,6 +9,11 @@ use napi_derive::napi;
 /// Bytes of staging memory per op slot; larger ops get a buffer of their own.
 #[napi]
 pub const SLOT_BYTES: u32 = 64 * 1024;
+/// Bytes from one slot's start to the next: a page more than a slot, so the slots' first bytes
+/// (where every small op's data is) do not all fall in the same cache sets, as they would 64 KiB
+/// apart. Page-aligned still, for O_DIRECT.
+#[napi]
+pub const SLOT_STRIDE: u32 = SLOT_BYTES + 4096;
 /// Where in a slot a statx result goes (the path to stat is at the start).
 #[napi]
 pub const STATX_OFFSET: u32 = 8192;

@@ -167,7 +167,7 @@ impl NativeRing {
         let ring = config.start().map_err(to_napi_error)?;
         let slots = ring.capacity();
         let control = Region::new(control_block_bytes(slots)).map_err(to_napi_error)?;
-        let slab = Region::new(slots * SLOT_BYTES as usize).map_err(to_napi_error)?;
+        let slab = Region::new(slots * SLOT_STRIDE as usize).map_err(to_napi_error)?;
         let registered_slots = register_slab(&ring, &slab, slots);
 
         let mut callback = std::ptr::null_mut();
@@ -265,7 +265,7 @@ impl NativeRing {
         unsafe { Unknown::from_napi_value(env.raw(), value) }
     }
 
-    /// The staging slab (`slots` × SLOT_BYTES) as an ArrayBuffer.
+    /// The staging slab (`slots` × SLOT_STRIDE, each slot's first SLOT_BYTES its staging memory) as an ArrayBuffer.
     #[napi]
     pub fn slab(&self, env: Env) -> napi::Result<Unknown<'_>> {
         let value = self.core.slab.to_array_buffer(env.raw())?;
@@ -438,7 +438,9 @@ impl Descriptor {
     /// A field that must be an integer in `min..=max`.
     fn int(&self, index: u32, min: f64, max: f64) -> Result<i64, i32> {
         let value = self.field(index);
-        if value.fract() == 0.0 && value >= min && value <= max {
+        // In range first, so the cast is exact for integers; a round trip through i64 tells an
+        // integer without `fract` (a libm call where the target lacks SSE4.1's rounding).
+        if value >= min && value <= max && value as i64 as f64 == value {
             Ok(value as i64)
         } else {
             Err(libc::EINVAL)
@@ -559,8 +561,8 @@ impl Core {
         }
         let (stage, stage_len) = match &self.big.borrow()[slot] {
             Some(buf) => (buf.as_ptr() as *mut u8, buf.len()),
-            // SAFETY: slot < slots, so the slot's SLOT_BYTES lie inside the slab.
-            None => (unsafe { self.slab.base().add(slot * SLOT_BYTES as usize) }, SLOT_BYTES as usize),
+            // SAFETY: slot < slots and SLOT_BYTES <= SLOT_STRIDE, so the slot's SLOT_BYTES lie inside the slab.
+            None => (unsafe { self.slab.base().add(slot * SLOT_STRIDE as usize) }, SLOT_BYTES as usize),
         };
         let fd = descriptor.int(D_FD, -1.0, i32::MAX as f64)? as i32;
         let io_fd = rio::IoFd::raw(fd);
@@ -915,7 +917,7 @@ fn register_slab(ring: &Rio, slab: &Region, slots: usize) -> usize {
     let count = slots.min(MAX_REGISTERED_BUFFERS);
     let iovecs: Vec<libc::iovec> = (0..count)
         // SAFETY: slot < slots, so the page lies inside the slab.
-        .map(|slot| libc::iovec { iov_base: unsafe { slab.base().add(slot * SLOT_BYTES as usize) }.cast(), iov_len: REGISTERED_BYTES })
+        .map(|slot| libc::iovec { iov_base: unsafe { slab.base().add(slot * SLOT_STRIDE as usize) }.cast(), iov_len: REGISTERED_BYTES })
         .collect();
     // SAFETY: the slab outlives the ring: the core drops the ring (in `teardown`) before its own
     // reference to the slab, and the slab is only unmapped when every reference is gone.
