@@ -390,7 +390,7 @@ export class Connection implements AsyncIterable<Buffer> {
    */
   readChunk(): Promise<Buffer> {
     if (this.#fd === -1) return Promise.resolve(END_OF_STREAM)
-    if (!this.#multishotReceive || !this.#ring.multishot) return this.#ring.netRecvChunk(this.#fd, RECEIVE_BYTES, READ)
+    if (!this.#readsMultishot()) return this.#ring.netRecvChunk(this.#fd, RECEIVE_BYTES, READ)
     const inbox = (this.#inbox ??= { chunks: [], bytes: 0, ended: false, error: null, waiter: null })
     const chunk = inbox.chunks.shift()
     if (chunk !== undefined) {
@@ -402,6 +402,11 @@ export class Connection implements AsyncIterable<Buffer> {
     if (inbox.ended) return Promise.resolve(END_OF_STREAM)
     if (this.#receiving === null) this.#receive(inbox)
     return new Promise((resolve, reject) => (inbox.waiter = { resolve, reject }))
+  }
+
+  /** Whether `readChunk` reads through a multishot receive (asked for, and the ring has it). */
+  #readsMultishot(): boolean {
+    return this.#multishotReceive && this.#ring.multishot
   }
 
   #receive(inbox: Inbox): void {
@@ -471,7 +476,7 @@ export class Connection implements AsyncIterable<Buffer> {
         return Promise.resolve(done)
       }
       // Single-shot receives resolve to the iterator result themselves: no hop through `then`.
-      if (this.#fd !== -1 && !(this.#multishotReceive && this.#ring.multishot)) return this.#ring.netRecvResult(this.#fd, RECEIVE_BYTES, READ, received)
+      if (this.#fd !== -1 && !this.#readsMultishot()) return this.#ring.netRecvResult(this.#fd, RECEIVE_BYTES, READ, received)
       return this.readChunk().then(
         (chunk): IteratorResult<Buffer> => {
           outstanding--

@@ -1014,26 +1014,12 @@ export class Ring {
     }
     if (op === native.OpCode.Statx && path === undefined) length = 0
 
-    this.#inFlight++
-    this.#queue(op, slot, fd, length, position, ordering, a, b)
-    this.#settle[slot] = settle
-    this.#big[slot] = big
-    this.#target[slot] = target
-    this.#syscall[slot] = syscall
-    this.#netSyscall[slot] = options?.netSyscall
-    if (settle === Settle.SendAll || onItem !== undefined) {
-      // Submitted again from its completion: a partial send's rest, a multishot op re-armed.
-      this.#sendFd[slot] = fd
-      this.#sendFlags[slot] = a
-      this.#sent[slot] = 0
-      this.#length[slot] = length
-    }
     this.#onItem[slot] = onItem
-    this.#onSettled[slot] = onSettled
     this.#path[slot] = path?.text
     this.#dest[slot] = dest?.text
-    this.#pendingSlot = slot
-    const promise = new Promise(this.#executor)
+    // Submitted again from its completion: a partial send's rest, a multishot op re-armed.
+    const continues = settle === Settle.SendAll || onItem !== undefined
+    const promise = this.#start(slot, op, settle, syscall, fd, target, length, position, ordering, a, b, big, options?.netSyscall, continues, onSettled)
     if (signal !== undefined) this.#watchAbort(slot, signal)
     return promise
   }
@@ -1059,16 +1045,40 @@ export class Ring {
     const slot = this.#closed || length > SLOT_BYTES ? undefined : this.#takeSlot()
     if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, onSettled)
     if (source !== null) this.#slab.set(source, slot * SLOT_STRIDE)
+    return this.#start(slot, op, settle, syscall, fd, target, length, -1, 0, 0, 0, 0, options.netSyscall, settle === Settle.SendAll, onSettled)
+  }
+
+  /**
+   * Queues the op whose data is staged in `slot`, records what its completion needs, and returns
+   * its promise: the part of starting an op that `#submit` and `#submitSocket` share.
+   */
+  #start(
+    slot: number,
+    op: number,
+    settle: Settle,
+    syscall: string,
+    fd: number,
+    target: Uint8Array | Vector | null,
+    length: number,
+    position: number,
+    ordering: number,
+    a: number,
+    b: number,
+    big: number,
+    netSyscall: string | undefined,
+    continues: boolean,
+    onSettled: ((result: number) => void) | undefined,
+  ): Promise<any> {
     this.#inFlight++
-    this.#queue(op, slot, fd, length, -1, 0, 0, 0)
+    this.#queue(op, slot, fd, length, position, ordering, a, b)
     this.#settle[slot] = settle
-    this.#big[slot] = 0
+    this.#big[slot] = big
     this.#target[slot] = target
     this.#syscall[slot] = syscall
-    this.#netSyscall[slot] = options.netSyscall
-    if (settle === Settle.SendAll) {
+    this.#netSyscall[slot] = netSyscall
+    if (continues) {
       this.#sendFd[slot] = fd
-      this.#sendFlags[slot] = 0
+      this.#sendFlags[slot] = a
       this.#sent[slot] = 0
       this.#length[slot] = length
     }
