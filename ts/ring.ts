@@ -185,6 +185,19 @@ interface Batch {
 }
 
 const { SLOT_BYTES, SLOT_STRIDE, STATX_OFFSET, DESCRIPTOR_FIELDS, HEADER_INTS, COMPLETION_INTS, PROVIDED_BUFFER_BYTES } = native
+const { SOCKET_STAGE_STEP, SOCKET_STAGE_STEPS } = native
+const OP_SEND = native.OpCode.Send
+const OP_RECV = native.OpCode.Recv
+
+/**
+ * Where in the slab `op` in `slot` stages its bytes: a send or receive a few cache lines into its
+ * slot (the addon's SOCKET_STAGE_STEP says why, and its decoding agrees), any other op at the
+ * slot's start.
+ */
+function stageAt(op: number, slot: number): number {
+  const start = slot * SLOT_STRIDE
+  return op === OP_SEND || op === OP_RECV ? start + (slot % SOCKET_STAGE_STEPS) * SOCKET_STAGE_STEP : start
+}
 const { H_QUEUED, H_IN_FLIGHT, H_REFED } = native
 const { D_OP, D_SLOT, D_FD, D_LEN, D_POSITION, D_ORDERING, D_ARG_A, D_ARG_B } = native
 const AT_SYMLINK_NOFOLLOW = 0x100
@@ -340,6 +353,8 @@ export class Ring {
   readonly #reject: ((error: unknown) => void)[] = []
   readonly #settle: Uint8Array
   readonly #big: Uint8Array
+  /** Where in the slab the op's bytes are staged (see `stageAt`). */
+  readonly #stageAt: Float64Array
   /** 1 when the op's promise already settled (aborted): its completion only frees the slot. */
   readonly #orphan: Uint8Array
   /** 1 while a multishot receive that found no free provided buffer reads its next chunk with a
@@ -414,6 +429,7 @@ export class Ring {
     this.#slabView = new DataView(slab)
     this.#settle = new Uint8Array(slots)
     this.#big = new Uint8Array(slots)
+    this.#stageAt = new Float64Array(slots)
     this.#orphan = new Uint8Array(slots)
     this.#plainRecv = new Uint8Array(slots)
     this.#batchIndex = new Int32Array(slots)
@@ -1010,7 +1026,7 @@ export class Ring {
       }
       big = 1
     } else if (source !== null) {
-      this.#slab.set(source, offset)
+      this.#slab.set(source, stageAt(op, slot))
     }
     if (op === native.OpCode.Statx && path === undefined) length = 0
 
@@ -1044,7 +1060,7 @@ export class Ring {
   ): Promise<any> {
     const slot = this.#closed || length > SLOT_BYTES ? undefined : this.#takeSlot()
     if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, onSettled)
-    if (source !== null) this.#slab.set(source, slot * SLOT_STRIDE)
+    if (source !== null) this.#slab.set(source, stageAt(op, slot))
     return this.#start(slot, op, settle, syscall, fd, target, length, -1, 0, 0, 0, 0, options.netSyscall, settle === Settle.SendAll, onSettled)
   }
 
@@ -1073,6 +1089,7 @@ export class Ring {
     this.#queue(op, slot, fd, length, position, ordering, a, b)
     this.#settle[slot] = settle
     this.#big[slot] = big
+    this.#stageAt[slot] = stageAt(op, slot)
     this.#target[slot] = target
     this.#syscall[slot] = syscall
     this.#netSyscall[slot] = netSyscall
@@ -1246,7 +1263,7 @@ export class Ring {
       reject(net === undefined ? systemError(-result, this.#syscall[slot], this.#path[slot], this.#dest[slot]) : netError(-result, net))
       return
     }
-    const offset = slot * SLOT_STRIDE
+    const offset = this.#stageAt[slot]
     switch (this.#settle[slot]) {
       case Settle.Read: {
         const view = target as Uint8Array
@@ -1361,7 +1378,7 @@ export class Ring {
     let failure: unknown = null
     try {
       if (plain && result > 0) {
-        onItem(Buffer.copyBytesFrom(this.#slab, slot * SLOT_STRIDE, result))
+        onItem(Buffer.copyBytesFrom(this.#slab, stageAt(OP_RECV, slot), result))
       } else if (settle === Settle.RecvMulti && (flags & CQE_F_BUFFER) !== 0 && result > 0) {
         this.#provided ??= new Uint8Array(this.#native.providedBuffers() as ArrayBuffer)
         onItem(Buffer.copyBytesFrom(this.#provided, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))

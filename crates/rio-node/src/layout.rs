@@ -14,6 +14,21 @@ pub const SLOT_BYTES: u32 = 64 * 1024;
 /// apart. Page-aligned still, for O_DIRECT.
 #[napi]
 pub const SLOT_STRIDE: u32 = SLOT_BYTES + 4096;
+/// Sends and receives stage their bytes `SOCKET_STAGE_STEP` × (slot mod `SOCKET_STAGE_STEPS`)
+/// into their slot (inside the page the stride adds), not at its start: a slot's start is
+/// page-aligned (for O_DIRECT), so the small payloads of every connection's send and receive in
+/// flight would all share two L1 cache sets. Spread over 64 cache lines they took the echo
+/// server's CPU per round trip down 1.5% to 5% (measured on two machines).
+#[napi]
+pub const SOCKET_STAGE_STEP: u32 = 64;
+#[napi]
+pub const SOCKET_STAGE_STEPS: u32 = 64;
+const _: () = assert!(SOCKET_STAGE_STEP * (SOCKET_STAGE_STEPS - 1) + SLOT_BYTES <= SLOT_STRIDE);
+
+/// Where in slot `slot` a send or receive stages its bytes (see `SOCKET_STAGE_STEP`).
+pub fn socket_stage_offset(slot: usize) -> usize {
+    (slot % SOCKET_STAGE_STEPS as usize) * SOCKET_STAGE_STEP as usize
+}
 /// Where in a slot a statx result goes (the path to stat is at the start).
 #[napi]
 pub const STATX_OFFSET: u32 = 8192;

@@ -559,10 +559,15 @@ impl Core {
         if self.in_ring.borrow()[slot] != 0 {
             return Err(libc::EBUSY);
         }
-        let (stage, stage_len) = match &self.big.borrow()[slot] {
-            Some(buf) => (buf.as_ptr() as *mut u8, buf.len()),
-            // SAFETY: slot < slots and SLOT_BYTES <= SLOT_STRIDE, so the slot's SLOT_BYTES lie inside the slab.
-            None => (unsafe { self.slab.base().add(slot * SLOT_STRIDE as usize) }, SLOT_BYTES as usize),
+        let (stage, stage_len, socket_stage) = match &self.big.borrow()[slot] {
+            Some(buf) => (buf.as_ptr() as *mut u8, buf.len(), buf.as_ptr() as *mut u8),
+            None => {
+                // SAFETY: slot < slots and SLOT_BYTES <= SLOT_STRIDE, so the slot's SLOT_BYTES lie
+                // inside the slab; so do the SLOT_BYTES at its socket stage offset, as that offset
+                // plus SLOT_BYTES is at most SLOT_STRIDE (asserted in layout.rs).
+                let start = unsafe { self.slab.base().add(slot * SLOT_STRIDE as usize) };
+                (start, SLOT_BYTES as usize, unsafe { start.add(socket_stage_offset(slot)) })
+            }
         };
         let fd = descriptor.int(D_FD, -1.0, i32::MAX as f64)? as i32;
         let io_fd = rio::IoFd::raw(fd);
@@ -653,11 +658,12 @@ impl Core {
                 if at + len as usize > stage_len {
                     return Err(libc::EINVAL);
                 }
-                // SAFETY: at + len <= stage_len, so the bytes lie inside the stage.
-                let buf = unsafe { stage.add(at) };
+                // SAFETY: at + len <= stage_len, so the bytes lie inside the socket stage (of
+                // stage_len bytes too).
+                let buf = unsafe { socket_stage.add(at) };
                 RawOp::Send { fd: io_fd, buf, len, flags: int_arg(D_ARG_A)? as i32 | libc::MSG_NOSIGNAL }
             }
-            op if op == OpCode::Recv as i64 => RawOp::Recv { fd: io_fd, buf: stage, len, flags: int_arg(D_ARG_A)? as i32 },
+            op if op == OpCode::Recv as i64 => RawOp::Recv { fd: io_fd, buf: socket_stage, len, flags: int_arg(D_ARG_A)? as i32 },
             op if op == OpCode::AcceptMulti as i64 => RawOp::AcceptMulti { fd: io_fd, flags: libc::SOCK_CLOEXEC },
             op if op == OpCode::RecvMulti as i64 => {
                 self.provided_buffers()?;
