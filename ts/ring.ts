@@ -190,6 +190,18 @@ const OP_SEND = native.OpCode.Send
 const OP_RECV = native.OpCode.Recv
 
 /**
+ * A new Buffer holding `length` bytes of `memory` from `offset`. From Buffer's pool when small
+ * (Buffer.copyBytesFrom allocates an ArrayBuffer, a malloc and a later free, per call); a fresh
+ * Uint8Array over the memory is the cheapest source for `set` (a Buffer subarray goes through
+ * Buffer's species constructor).
+ */
+function copyOut(memory: ArrayBuffer, offset: number, length: number): Buffer {
+  const copy = Buffer.allocUnsafe(length)
+  if (length > 0) copy.set(new Uint8Array(memory, offset, length))
+  return copy
+}
+
+/**
  * Where in the slab `op` in `slot` stages its bytes: a send or receive a few cache lines into its
  * slot (the addon's SOCKET_STAGE_STEP says why, and its decoding agrees), any other op at the
  * slot's start.
@@ -340,6 +352,9 @@ interface AbortHook {
  */
 export class Ring {
   readonly #native: native.NativeRing
+  /** The addon's `multishot`, read once: iteration asks per chunk, and a call into the addon
+   * costs more than the rest of that check. */
+  readonly #multishot: boolean
   readonly #header: Int32Array
   readonly #descriptors: Float64Array
   readonly #completions: Int32Array
@@ -419,6 +434,7 @@ export class Ring {
     }
     const slots = this.#native.slots
     this.#slots = slots
+    this.#multishot = this.#native.multishot
     const control = this.#native.control() as ArrayBuffer
     this.#header = new Int32Array(control, 0, HEADER_INTS)
     this.#descriptors = new Float64Array(control, HEADER_INTS * 4, slots * DESCRIPTOR_FIELDS)
@@ -798,7 +814,7 @@ export class Ring {
 
   /** Whether `acceptMultishot` and `recvMultishot` work here (io_uring on Linux 6.0 or later). */
   get multishot(): boolean {
-    return !this.#closed && this.#native.multishot
+    return !this.#closed && this.#multishot
   }
 
   /**
@@ -1311,8 +1327,7 @@ export class Ring {
         if (big === 1) {
           chunk = this.#takeBig(slot, result)
         } else {
-          chunk = Buffer.allocUnsafe(result)
-          if (result > 0) chunk.set(new Uint8Array(this.#slabBuffer, offset, result))
+          chunk = copyOut(this.#slabBuffer, offset, result)
         }
         const settle = this.#settle[slot]
         this.#free.push(slot)
@@ -1378,10 +1393,10 @@ export class Ring {
     let failure: unknown = null
     try {
       if (plain && result > 0) {
-        onItem(Buffer.copyBytesFrom(this.#slab, stageAt(OP_RECV, slot), result))
+        onItem(copyOut(this.#slabBuffer, stageAt(OP_RECV, slot), result))
       } else if (settle === Settle.RecvMulti && (flags & CQE_F_BUFFER) !== 0 && result > 0) {
         this.#provided ??= new Uint8Array(this.#native.providedBuffers() as ArrayBuffer)
-        onItem(Buffer.copyBytesFrom(this.#provided, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))
+        onItem(copyOut(this.#provided.buffer as ArrayBuffer, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))
       } else if (settle === Settle.AcceptMulti && result >= 0) {
         onItem(result)
       }
