@@ -843,7 +843,7 @@ export class Ring {
   }
 
   #submitMultishot(op: number, settle: Settle, syscall: string, fd: number, flags: number, onItem: (item: any) => void, options?: OpOptions): Promise<void> {
-    if (!this.#closed && !this.#native.multishot) return Promise.reject(systemError(22 /* EINVAL */, syscall))
+    if (!this.#closed && !this.#multishot) return Promise.reject(systemError(22 /* EINVAL */, syscall))
     return this.#submit(op, settle, syscall, fd, null, null, 0, -1, flags, 0, options, undefined, undefined, onItem)
   }
 
