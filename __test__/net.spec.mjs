@@ -119,6 +119,59 @@ test('sends made while others are in flight, as they settle, or once all have se
   t.true(bytes.equals(Buffer.concat(parts)), 'a send overtook one made before it')
 })
 
+test('slot-sized sends the kernel takes in part (a small send buffer, a reader that waits) continue from where they stopped, in order', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  // The client on a ring of its own, whose counters show the continued sends.
+  const ring = ownRing(t, { entries: 64 })
+  const client = await connect({ host: HOST, port: server.port, ring })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await acceptWithin(server)
+  t.teardown(() => settledWithin(peer.close()))
+  client.setSendBufferSize(4096)
+  t.true(client.getSendBufferSize() <= 16 * 1024, 'the kernel kept the small send buffer')
+  // Timers holding the first slots, so the sends' slot stages its bytes a few cache lines in
+  // (socket ops stage at an offset that depends on the slot; slot 0's is 0).
+  const holding = new AbortController()
+  const timers = Array.from({ length: 5 }, () => ring.timeout(60_000, { signal: holding.signal }).catch(() => undefined))
+  t.teardown(() => holding.abort())
+  // Each under 64 KiB (staged in a ring slot, not a buffer of its own), all of them far more than
+  // the buffers hold while the reader waits: some are taken a piece at a time.
+  const parts = Array.from({ length: 48 }, (_, i) => payload(60 * 1024 + i))
+  const before = ring.stats().submitted
+  const sent = Promise.all(parts.map((part) => client.send(part)))
+  await delay(50)
+  const received = recvToEnd(peer)
+  await within(sent, 30_000, 'the sends')
+  const submitted = ring.stats().submitted - before
+  await client.shutdown('write')
+  const bytes = await within(received, 30_000, 'the transfer')
+  t.true(bytes.equals(Buffer.concat(parts)), 'the bytes differ from what was sent')
+  t.true(submitted > parts.length, `no send was continued (${submitted} ops for ${parts.length} sends): the test did not test that`)
+  holding.abort()
+  await within(Promise.all(timers), 5000, 'the cancelled timers')
+})
+
+test('socket buffer sizes: set and read back (Linux doubles what is set), bad sizes and closed connections throw as Node does', async (t) => {
+  const server = await listen({ host: HOST, port: 0 })
+  t.teardown(() => settledWithin(server.close()))
+  const client = await connect({ host: HOST, port: server.port })
+  const peer = await acceptWithin(server)
+  t.teardown(() => settledWithin(peer.close()))
+  client.setSendBufferSize(64 * 1024)
+  client.setRecvBufferSize(32 * 1024)
+  t.is(client.getSendBufferSize(), 2 * 64 * 1024)
+  t.is(client.getRecvBufferSize(), 2 * 32 * 1024)
+  t.throws(() => client.setSendBufferSize('4096'), { code: 'ERR_INVALID_ARG_TYPE', instanceOf: TypeError })
+  for (const size of [0, -1, 1.5, 2 ** 31, Number.NaN]) {
+    t.throws(() => client.setRecvBufferSize(size), { code: 'ERR_OUT_OF_RANGE', instanceOf: RangeError }, `size ${size}`)
+  }
+  t.is(client.getRecvBufferSize(), 2 * 32 * 1024, 'a refused size changed nothing')
+  await client.close()
+  t.throws(() => client.getSendBufferSize(), { code: 'ERR_SOCKET_CLOSED' })
+  t.throws(() => client.setSendBufferSize(4096), { code: 'ERR_SOCKET_CLOSED' })
+})
+
 test('64 MiB from a node:net client echo through a rio server byte-identical', async (t) => {
   const { port, failures } = await rioEchoServer(t)
   const data = payload(64 * MiB)

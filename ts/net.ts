@@ -22,7 +22,7 @@ import { Duplex } from 'node:stream'
 import { isIP } from 'node:net'
 import type { Server as HttpServer } from 'node:http'
 import * as native from './binding.js'
-import { invalidArgType, netError, outOfRange, type SystemError } from './errors.js'
+import { invalidArgType, netError, outOfRange, systemError, type SystemError } from './errors.js'
 import { asyncDispose } from './dispose.js'
 import { bytesOf, Ring } from './ring.js'
 
@@ -377,6 +377,41 @@ export class Connection implements AsyncIterable<Buffer> {
   /** Sets TCP_NODELAY. */
   setNoDelay(enable = true): void {
     if (this.#fd !== -1) native.socketSetNoDelay(this.#fd, enable)
+  }
+
+  /** SO_SNDBUF in bytes, as the kernel reports it (Linux doubles the size set: it counts its bookkeeping). */
+  getSendBufferSize(): number {
+    return this.#bufferSize(true)
+  }
+
+  /** SO_RCVBUF in bytes, as the kernel reports it (Linux doubles the size set). */
+  getRecvBufferSize(): number {
+    return this.#bufferSize(false)
+  }
+
+  /** Sets SO_SNDBUF, within the kernel's limits (`net.core.wmem_max`; Linux doubles it). */
+  setSendBufferSize(size: number): void {
+    this.#setBufferSize(true, size)
+  }
+
+  /** Sets SO_RCVBUF, within the kernel's limits (`net.core.rmem_max`; Linux doubles it). */
+  setRecvBufferSize(size: number): void {
+    this.#setBufferSize(false, size)
+  }
+
+  #bufferSize(send: boolean): number {
+    if (this.#fd === -1) throw this.#closedError('getsockopt')
+    const size = native.socketBufferSize(this.#fd, send)
+    if (size < 0) throw systemError(-size, 'getsockopt')
+    return size
+  }
+
+  #setBufferSize(send: boolean, size: number): void {
+    if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size)
+    if (!Number.isInteger(size) || size < 1 || size > 0x7fffffff) throw outOfRange('size', '>= 1 && <= 2147483647', size)
+    if (this.#fd === -1) throw this.#closedError('setsockopt')
+    const result = native.socketSetBufferSize(this.#fd, send, size)
+    if (result < 0) throw systemError(-result, 'setsockopt')
   }
 
   /**

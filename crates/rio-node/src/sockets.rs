@@ -32,11 +32,12 @@ pub fn socket_create(family: u32, udp: bool) -> i32 {
 
 fn with_socket<T>(fd: i32, f: impl FnOnce(&Socket) -> std::io::Result<T>) -> std::io::Result<T> {
     use std::os::fd::FromRawFd;
-    // SAFETY: the socket is borrowed for the call only; ManuallyDrop keeps the fd open (JS owns it).
-    let socket = std::mem::ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) });
     if fd < 0 {
         return Err(std::io::Error::from_raw_os_error(libc::EBADF));
     }
+    // SAFETY: `fd` is not negative; the socket is borrowed for the call only, and ManuallyDrop
+    // keeps the fd open (JS owns it).
+    let socket = std::mem::ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) });
     f(&socket)
 }
 
@@ -64,6 +65,27 @@ pub fn socket_bind(fd: i32, host: String, port: u32, backlog: i32) -> i32 {
 #[napi]
 pub fn socket_set_no_delay(fd: i32, enable: bool) -> i32 {
     with_socket(fd, |socket| socket.set_tcp_nodelay(enable)).map_or_else(errno, |()| 0)
+}
+
+/// The socket's send (`send`) or receive buffer size (SO_SNDBUF, SO_RCVBUF) in bytes, as the
+/// kernel reports it (Linux doubles the size set, for its bookkeeping), or -errno.
+#[napi]
+pub fn socket_buffer_size(fd: i32, send: bool) -> i64 {
+    let size = with_socket(fd, |socket| if send { socket.send_buffer_size() } else { socket.recv_buffer_size() });
+    size.map_or_else(|error| i64::from(errno(error)), |size| size as i64)
+}
+
+/// Sets the socket's send (`send`) or receive buffer size to `bytes`. 0 or -errno.
+#[napi]
+pub fn socket_set_buffer_size(fd: i32, send: bool, bytes: u32) -> i32 {
+    let result = with_socket(fd, |socket| {
+        if send {
+            socket.set_send_buffer_size(bytes as usize)
+        } else {
+            socket.set_recv_buffer_size(bytes as usize)
+        }
+    });
+    result.map_or_else(errno, |()| 0)
 }
 
 /// A socket address as JS sees it.
