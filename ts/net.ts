@@ -408,7 +408,9 @@ export class Connection implements AsyncIterable<Buffer> {
 
   #setBufferSize(send: boolean, size: number): void {
     if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size)
-    if (!Number.isInteger(size) || size < 1 || size > 0x7fffffff) throw outOfRange('size', '>= 1 && <= 2147483647', size)
+    // As Node's validateInt32 words it.
+    if (!Number.isInteger(size)) throw outOfRange('size', 'an integer', size)
+    if (size < 1 || size > 0x7fffffff) throw outOfRange('size', '>= 1 && <= 2147483647', size)
     if (this.#fd === -1) throw this.#closedError('setsockopt')
     const result = native.socketSetBufferSize(this.#fd, send, size)
     if (result < 0) throw systemError(-result, 'setsockopt')
