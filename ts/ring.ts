@@ -398,7 +398,7 @@ export class Ring {
     this.#reject[this.#pendingSlot] = reject
   }
   /** The buffers multishot receives fill (ring-owned), once the addon made them. */
-  #provided: Uint8Array | null = null
+  #provided: ArrayBuffer | null = null
   readonly #batch: (Batch | null)[] = []
   readonly #batchIndex: Int32Array
   readonly #waiting: Waiting[] = []
@@ -1395,8 +1395,8 @@ export class Ring {
       if (plain && result > 0) {
         onItem(copyOut(this.#slabBuffer, stageAt(OP_RECV, slot), result))
       } else if (settle === Settle.RecvMulti && (flags & CQE_F_BUFFER) !== 0 && result > 0) {
-        this.#provided ??= new Uint8Array(this.#native.providedBuffers() as ArrayBuffer)
-        onItem(copyOut(this.#provided.buffer as ArrayBuffer, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))
+        this.#provided ??= this.#native.providedBuffers() as ArrayBuffer
+        onItem(copyOut(this.#provided, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))
       } else if (settle === Settle.AcceptMulti && result >= 0) {
         onItem(result)
       }
