@@ -24,7 +24,7 @@ import type { Server as HttpServer } from 'node:http'
 import * as native from './binding.js'
 import { invalidArgType, netError, outOfRange, systemError, type SystemError } from './errors.js'
 import { asyncDispose } from './dispose.js'
-import { bytesOf, Ring } from './ring.js'
+import { bytesOf, Ring, type InFlight } from './ring.js'
 
 export interface ListenOptions {
   /** An IP address or a name to resolve; default '::' (all addresses, IPv4 too) or '0.0.0.0'. */
@@ -281,11 +281,8 @@ export class Connection implements AsyncIterable<Buffer> {
   /** The last send made: one made while sends are in flight starts only after it settles, so
    * the bytes of two never interleave. */
   #lastSend: Promise<number> | null = null
-  /** Sends made and not yet settled (the ring tells each one's end, before its promise settles). */
-  #sending = 0
-  readonly #sendSettled = (): void => {
-    this.#sending--
-  }
+  /** Sends made and not yet settled (the ring counts each one's end, before its promise settles). */
+  readonly #sends: InFlight = { count: 0, stopped: false }
   /** What a multishot receive got and the reader has not taken yet (see `readChunk`). */
   #inbox: Inbox | null = null
   /** Stops the multishot receive in flight (to pause it), if one is. */
@@ -346,17 +343,17 @@ export class Connection implements AsyncIterable<Buffer> {
     if (this.#fd === -1 || this.#closing !== null) return Promise.reject(this.#closedError('write'))
     const view = bytesOf('buffer', typeof buffer === 'string' ? Buffer.from(buffer) : buffer)
     if (view instanceof Error) return Promise.reject(view)
-    this.#sending++
+    const sends = this.#sends
     let sending: Promise<number>
-    if (this.#sending === 1) {
+    if (sends.count++ === 0) {
       // Nothing in flight: straight to the ring.
-      sending = this.#ring.netSendAll(this.#fd, view, WRITE, this.#sendSettled)
+      sending = this.#ring.netSendAll(this.#fd, view, WRITE, sends)
     } else {
       // After the send before it, whether that one succeeded or not (its own caller sees its
       // rejection). The staging copy is made then, so the data is what the buffer holds then.
       const start = (): Promise<number> => {
-        if (this.#fd !== -1) return this.#ring.netSendAll(this.#fd, view, WRITE, this.#sendSettled)
-        this.#sending--
+        if (this.#fd !== -1) return this.#ring.netSendAll(this.#fd, view, WRITE, sends)
+        sends.count--
         return Promise.reject(this.#closedError('write'))
       }
       sending = this.#lastSend!.then(start, start)
@@ -489,41 +486,40 @@ export class Connection implements AsyncIterable<Buffer> {
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
     const done: IteratorReturnResult<undefined> = { value: undefined, done: true }
-    let finished = false
-    /** Calls not yet settled, and the last one's promise: the next call runs after it. */
-    let outstanding = 0
+    /**
+     * Calls not yet settled (`count`), and whether the iteration is over (`stopped`): a single-shot
+     * receive's end, an error, `return()` or `throw()`. The ring counts single-shot receives down
+     * and stops the iteration at their end or error, before their promise settles.
+     */
+    const calls: InFlight = { count: 0, stopped: false }
+    /** The last call's promise: the next call runs after it. */
     let last: Promise<IteratorResult<Buffer>> = Promise.resolve(done)
     const queue = (call: () => Promise<IteratorResult<Buffer>>): Promise<IteratorResult<Buffer>> => {
-      last = outstanding++ === 0 ? call() : last.then(call, call)
+      last = calls.count++ === 0 ? call() : last.then(call, call)
       return last
     }
     const end = (error?: { thrown: unknown }): Promise<IteratorResult<Buffer>> => {
-      outstanding--
-      finished = true
+      calls.count--
+      calls.stopped = true
       return error === undefined ? Promise.resolve(done) : Promise.reject(error.thrown)
     }
-    /** The end of a single-shot receive, told by the ring before its promise settles. */
-    const received = (result: number): void => {
-      outstanding--
-      if (result <= 0) finished = true
-    }
     const read = (): Promise<IteratorResult<Buffer>> => {
-      if (finished) {
-        outstanding--
+      if (calls.stopped) {
+        calls.count--
         return Promise.resolve(done)
       }
       // Single-shot receives resolve to the iterator result themselves: no hop through `then`.
-      if (this.#fd !== -1 && !this.#readsMultishot()) return this.#ring.netRecvResult(this.#fd, RECEIVE_BYTES, READ, received)
+      if (this.#fd !== -1 && !this.#readsMultishot()) return this.#ring.netRecvResult(this.#fd, RECEIVE_BYTES, READ, calls)
       return this.readChunk().then(
         (chunk): IteratorResult<Buffer> => {
-          outstanding--
+          calls.count--
           if (chunk.length !== 0) return { value: chunk, done: false }
-          finished = true
+          calls.stopped = true
           return done
         },
         (error: unknown) => {
-          outstanding--
-          finished = true
+          calls.count--
+          calls.stopped = true
           throw error
         },
       )
@@ -545,7 +541,7 @@ export class Connection implements AsyncIterable<Buffer> {
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     const fd = this.#fd
-    const sending = this.#sending > 0 ? this.#lastSend : null
+    const sending = this.#sends.count > 0 ? this.#lastSend : null
     this.#closing = (async () => {
       if (fd === -1) return
       if (sending !== null) await Promise.race([sending.then(noop, noop), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())])

@@ -184,6 +184,26 @@ interface Batch {
   reject: (error: Error) => void
 }
 
+/**
+ * Ops of one kind a caller has in flight (a connection's sends, an iterator's receives), counted
+ * down by the ring as each settles, before its promise does. A field write rather than a callback:
+ * when the completion arrives the caller's objects have gone cold in cache, and a callback (its
+ * closure, its context, the object it updates) cost three misses where this costs one; measured
+ * on the for-await echo server, 0.97 -> 0.90 us of JS per round trip. @internal
+ */
+export interface InFlight {
+  /** Ops started and not yet settled; the caller counts up, the ring down. */
+  count: number
+  /** Set by the ring once one of the ops settled with a result <= 0 (an error, or a receive's end of stream). */
+  stopped: boolean
+}
+
+/** Counts one op of `inFlight` as settled with `result`. */
+function settled(inFlight: InFlight, result: number): void {
+  inFlight.count--
+  if (result <= 0) inFlight.stopped = true
+}
+
 const { SLOT_BYTES, SLOT_STRIDE, STATX_OFFSET, DESCRIPTOR_FIELDS, HEADER_INTS, COMPLETION_INTS, PROVIDED_BUFFER_BYTES } = native
 const { SOCKET_STAGE_STEP, SOCKET_STAGE_STEPS } = native
 const OP_SEND = native.OpCode.Send
@@ -411,7 +431,7 @@ export class Ring {
   /** A multishot op's callback, for each fd it accepts or chunk it receives. */
   readonly #onItem: (((item: any) => void) | undefined)[] = []
   /** Called with the result as the op in the slot settles, before its promise (see `netSendAll`). */
-  readonly #onSettled: (((result: number) => void) | undefined)[] = []
+  readonly #inFlightOf: (InFlight | undefined)[] = []
   /** The slot whose promise `#executor` is making: one executor for every op, not a closure each. */
   #pendingSlot = 0
   readonly #executor = (resolve: (value: any) => void, reject: (error: unknown) => void): void => {
@@ -487,7 +507,7 @@ export class Ring {
       this.#netSyscall.push(undefined)
       this.#abort.push(undefined)
       this.#onItem.push(undefined)
-      this.#onSettled.push(undefined)
+      this.#inFlightOf.push(undefined)
       this.#batch.push(null)
     }
   }
@@ -987,11 +1007,11 @@ export class Ring {
     dest?: PathArgument,
     /** A multishot op's callback for each item (see `#finishMultishot`). */
     onItem?: (item: any) => void,
-    /** Told the result as the op settles (see `#submitSocket`); also when it fails to start. */
-    onSettled?: (result: number) => void,
+    /** Counted down as the op settles (see `#submitSocket`); also when it fails to start. */
+    inFlight?: InFlight,
   ): Promise<any> {
     if (this.#closed) {
-      onSettled?.(-ECANCELED)
+      if (inFlight !== undefined) settled(inFlight, -ECANCELED)
       return Promise.reject(invalidState('the ring is closed'))
     }
     let ordering = 0
@@ -1018,12 +1038,12 @@ export class Ring {
           start: () => {
             this.#inFlight--
             signal?.removeEventListener('abort', onAbort)
-            this.#submit(op, settle, syscall, fd, target, source, length, position, a, b, options, path, dest, onItem, onSettled).then(resolve, reject)
+            this.#submit(op, settle, syscall, fd, target, source, length, position, a, b, options, path, dest, onItem, inFlight).then(resolve, reject)
           },
           cancel: (error) => {
             this.#inFlight--
             signal?.removeEventListener('abort', onAbort)
-            onSettled?.(-ECANCELED)
+            if (inFlight !== undefined) settled(inFlight, -ECANCELED)
             reject(error)
           },
         }
@@ -1058,7 +1078,7 @@ export class Ring {
         this.#native.stageBig(slot, length, source)
       } catch (error) {
         this.#free.push(slot)
-        onSettled?.(-ENOMEM)
+        if (inFlight !== undefined) settled(inFlight, -ENOMEM)
         return Promise.reject(error)
       }
       big = 1
@@ -1072,7 +1092,7 @@ export class Ring {
     this.#dest[slot] = dest?.text
     // Submitted again from its completion: a partial send's rest, a multishot op re-armed.
     const continues = settle === Settle.SendAll || onItem !== undefined
-    const promise = this.#start(slot, op, settle, syscall, fd, target, length, position, ordering, a, b, big, options?.netSyscall, continues, onSettled)
+    const promise = this.#start(slot, op, settle, syscall, fd, target, length, position, ordering, a, b, big, options?.netSyscall, continues, inFlight)
     if (signal !== undefined) this.#watchAbort(slot, signal)
     return promise
   }
@@ -1081,7 +1101,7 @@ export class Ring {
    * The socket ops of `rio-uring/net`, which has checked its arguments already: no options to
    * read, no path to stage, one slot's staging memory. Where that does not fit (no free slot, more
    * than a slot's bytes, a closed ring) they take `#submit`'s general path, with the same result.
-   * `onSettled` gets the op's result as it settles, before its promise does (so a caller can tell
+   * `inFlight` is counted down as the op settles, before its promise does (so a caller can tell
    * a send has finished without a `then` of its own). Ops without a signal only.
    */
   #submitSocket(
@@ -1093,12 +1113,12 @@ export class Ring {
     source: Uint8Array | null,
     length: number,
     options: OpOptions,
-    onSettled: ((result: number) => void) | undefined,
+    inFlight: InFlight | undefined,
   ): Promise<any> {
     const slot = this.#closed || length > SLOT_BYTES ? undefined : this.#takeSlot()
-    if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, onSettled)
+    if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, inFlight)
     if (source !== null) copyInto(this.#slab, source, stageAt(op, slot))
-    return this.#start(slot, op, settle, syscall, fd, target, length, -1, 0, 0, 0, 0, options.netSyscall, settle === Settle.SendAll, onSettled)
+    return this.#start(slot, op, settle, syscall, fd, target, length, -1, 0, 0, 0, 0, options.netSyscall, settle === Settle.SendAll, inFlight)
   }
 
   /**
@@ -1120,7 +1140,7 @@ export class Ring {
     big: number,
     netSyscall: string | undefined,
     continues: boolean,
-    onSettled: ((result: number) => void) | undefined,
+    inFlight: InFlight | undefined,
   ): Promise<any> {
     this.#inFlight++
     this.#queue(op, slot, fd, length, position, ordering, a, b)
@@ -1136,7 +1156,7 @@ export class Ring {
       this.#sent[slot] = 0
       this.#length[slot] = length
     }
-    this.#onSettled[slot] = onSettled
+    this.#inFlightOf[slot] = inFlight
     this.#pendingSlot = slot
     return new Promise(this.#executor)
   }
@@ -1153,15 +1173,15 @@ export class Ring {
 
   /**
    * `recvChunk` for rio-uring/net, resolving to an iterator result (done at the end of the
-   * stream); `onSettled` sees the recv's result first. @internal
+   * stream); `receives` is counted down first. @internal
    */
-  netRecvResult(fd: number, maxBytes: number, options: OpOptions, onSettled: (result: number) => void): Promise<IteratorResult<Buffer, undefined>> {
-    return this.#submitSocket(native.OpCode.Recv, Settle.ChunkResult, 'recv', fd, null, null, maxBytes, options, onSettled)
+  netRecvResult(fd: number, maxBytes: number, options: OpOptions, receives: InFlight): Promise<IteratorResult<Buffer, undefined>> {
+    return this.#submitSocket(native.OpCode.Recv, Settle.ChunkResult, 'recv', fd, null, null, maxBytes, options, receives)
   }
 
-  /** `sendAll` for rio-uring/net; `onSettled` is called once, as the send settles. @internal */
-  netSendAll(fd: number, view: Uint8Array, options: OpOptions, onSettled: (result: number) => void): Promise<number> {
-    return this.#submitSocket(native.OpCode.Send, Settle.SendAll, 'send', fd, null, view, byteLengthOf(view), options, onSettled)
+  /** `sendAll` for rio-uring/net; `sends` is counted down once, as the send settles. @internal */
+  netSendAll(fd: number, view: Uint8Array, options: OpOptions, sends: InFlight): Promise<number> {
+    return this.#submitSocket(native.OpCode.Send, Settle.SendAll, 'send', fd, null, view, byteLengthOf(view), options, sends)
   }
 
   /** A free slot, unless ops are already waiting for one (they go first). */
@@ -1272,15 +1292,15 @@ export class Ring {
     const reject = this.#reject[slot]
     const target = this.#target[slot]
     const big = this.#big[slot]
-    const onSettled = this.#onSettled[slot]
+    const inFlight = this.#inFlightOf[slot]
     this.#resolve[slot] = noop
     this.#reject[slot] = noop
     this.#target[slot] = null
     this.#inFlight--
     this.#unwatchAbort(slot)
-    if (onSettled !== undefined) {
-      this.#onSettled[slot] = undefined
-      onSettled(result)
+    if (inFlight !== undefined) {
+      this.#inFlightOf[slot] = undefined
+      settled(inFlight, result)
     }
     if (this.#orphan[slot] === 1) {
       this.#orphan[slot] = 0
