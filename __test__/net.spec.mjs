@@ -32,6 +32,11 @@ import {
   within,
 } from './net-support.mjs'
 
+/** How a test title says which receive the iterated connection uses (iteration reads through either). */
+function receiveMode(multishotReceive) {
+  return multishotReceive ? ' (multishotReceive)' : ''
+}
+
 test('64 MiB go each way at once between a rio client and a rio server, byte-identical', async (t) => {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
@@ -298,24 +303,26 @@ test('a peer reset in the middle of a large send rejects the send with `write EC
   t.is(error.errno, error.code === 'EPIPE' ? -32 : -104)
 })
 
-test('a node:net client resetting its connection rejects the rio server side recv with `read ECONNRESET`', async (t) => {
-  const server = await listen({ host: HOST, port: 0 })
-  t.teardown(() => settledWithin(server.close()))
-  const socket = net.connect({ host: HOST, port: server.port })
-  socket.on('error', () => {})
-  const [connection] = await Promise.all([acceptWithin(server), once(socket, 'connect')])
-  t.teardown(() => settledWithin(connection.close()))
-  const iterating = (async () => {
-    for await (const chunk of connection) void chunk
-  })()
-  await delay(20)
-  socket.resetAndDestroy()
-  const error = await within(rejectionOf(t, iterating), 5000, 'the iteration')
-  t.is(error.message, 'read ECONNRESET')
-  t.is(error.code, 'ECONNRESET')
-  t.is(error.errno, -104)
-  t.is(error.syscall, 'read')
-})
+for (const multishotReceive of [false, true]) {
+  test(`a node:net client resetting its connection rejects the rio server side recv with \`read ECONNRESET\`${receiveMode(multishotReceive)}`, async (t) => {
+    const server = await listen({ host: HOST, port: 0, multishotReceive })
+    t.teardown(() => settledWithin(server.close()))
+    const socket = net.connect({ host: HOST, port: server.port })
+    socket.on('error', () => {})
+    const [connection] = await Promise.all([acceptWithin(server), once(socket, 'connect')])
+    t.teardown(() => settledWithin(connection.close()))
+    const iterating = (async () => {
+      for await (const chunk of connection) void chunk
+    })()
+    await delay(20)
+    socket.resetAndDestroy()
+    const error = await within(rejectionOf(t, iterating), 5000, 'the iteration')
+    t.is(error.message, 'read ECONNRESET')
+    t.is(error.code, 'ECONNRESET')
+    t.is(error.errno, -104)
+    t.is(error.syscall, 'read')
+  })
+}
 
 test('connect to a port nobody listens on rejects like node:net: `connect ECONNREFUSED 127.0.0.1:PORT` with address and port', async (t) => {
   const port = await closedPort()
@@ -547,26 +554,28 @@ test('closing a connection with a large send in flight settles the send (it reje
   t.truthy(outcome.code, outcome.message)
 })
 
-test('closing a connection ends an async iteration over it that is waiting for data', async (t) => {
-  const server = await listen({ host: HOST, port: 0 })
-  t.teardown(() => settledWithin(server.close()))
-  const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
-  t.teardown(() => settledWithin(client.close()))
-  const chunks = []
-  const iterating = (async () => {
-    for await (const chunk of accepted) chunks.push(chunk.toString())
-  })()
-  await client.send('one')
-  await delay(20)
-  t.true(await stillPending(iterating, 20))
-  await within(accepted.close(), 5000, 'close()')
-  await within(outcomeOf(iterating), 5000, 'the iteration after close()')
-  t.deepEqual(chunks, ['one'])
-})
+for (const multishotReceive of [false, true]) {
+  test(`closing a connection ends an async iteration over it that is waiting for data${receiveMode(multishotReceive)}`, async (t) => {
+    const server = await listen({ host: HOST, port: 0, multishotReceive })
+    t.teardown(() => settledWithin(server.close()))
+    const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
+    t.teardown(() => settledWithin(client.close()))
+    const chunks = []
+    const iterating = (async () => {
+      for await (const chunk of accepted) chunks.push(chunk.toString())
+    })()
+    await client.send('one')
+    await delay(20)
+    t.true(await stillPending(iterating, 20))
+    await within(accepted.close(), 5000, 'close()')
+    await within(outcomeOf(iterating), 5000, 'the iteration after close()')
+    t.deepEqual(chunks, ['one'])
+  })
+}
 
-/** A rio client connected to a rio server: both ends, all closed when the test ends. */
-async function connectedThroughServer(t) {
-  const server = await listen({ host: HOST, port: 0 })
+/** A rio client connected to a rio server (`options` for the server): both ends, all closed when the test ends. */
+async function connectedThroughServer(t, options = {}) {
+  const server = await listen({ host: HOST, port: 0, ...options })
   t.teardown(() => settledWithin(server.close()))
   const [client, accepted] = await Promise.all([connect({ host: HOST, port: server.port }), acceptWithin(server)])
   t.teardown(() => settledWithin(client.close()))
@@ -574,38 +583,42 @@ async function connectedThroughServer(t) {
   return { client, accepted }
 }
 
-test('a connection iterator ends with done once the stream ends, stays done, and a break leaves the connection usable', async (t) => {
-  const { client, accepted } = await connectedThroughServer(t)
-  await client.send('first')
-  for await (const chunk of accepted) {
-    t.is(chunk.toString(), 'first')
-    break
-  }
-  // The break ended that iteration only: the connection still receives.
-  await client.send('second')
-  const iterator = accepted[Symbol.asyncIterator]()
-  t.is(iterator[Symbol.asyncIterator](), iterator)
-  t.is((await iterator.next()).value.toString(), 'second')
-  await client.shutdown('write')
-  t.deepEqual(await iterator.next(), { value: undefined, done: true })
-  t.deepEqual(await iterator.next(), { value: undefined, done: true }, 'an ended iterator stays ended')
-})
+for (const multishotReceive of [false, true]) {
+  test(`a connection iterator ends with done once the stream ends, stays done, and a break leaves the connection usable${receiveMode(multishotReceive)}`, async (t) => {
+    const { client, accepted } = await connectedThroughServer(t, { multishotReceive })
+    await client.send('first')
+    for await (const chunk of accepted) {
+      t.is(chunk.toString(), 'first')
+      break
+    }
+    // The break ended that iteration only: the connection still receives.
+    await client.send('second')
+    const iterator = accepted[Symbol.asyncIterator]()
+    t.is(iterator[Symbol.asyncIterator](), iterator)
+    t.is((await iterator.next()).value.toString(), 'second')
+    await client.shutdown('write')
+    t.deepEqual(await iterator.next(), { value: undefined, done: true })
+    t.deepEqual(await iterator.next(), { value: undefined, done: true }, 'an ended iterator stays ended')
+  })
+}
 
-test('a connection iterator reads next() calls made at once in order, and return() waits for them', async (t) => {
-  const { client, accepted } = await connectedThroughServer(t)
-  const iterator = accepted[Symbol.asyncIterator]()
-  const first = iterator.next()
-  const second = iterator.next()
-  const ended = iterator.return()
-  await client.send('one')
-  const one = await first
-  t.is(one.value.toString(), 'one')
-  await delay(20)
-  await client.send('two')
-  t.is((await second).value.toString(), 'two', 'the second next() read after the first, not beside it')
-  t.deepEqual(await ended, { value: undefined, done: true })
-  t.deepEqual(await iterator.next(), { value: undefined, done: true })
-  const thrown = accepted[Symbol.asyncIterator]()
-  await t.throwsAsync(thrown.throw(new Error('stop')), { message: 'stop' })
-  t.deepEqual(await thrown.next(), { value: undefined, done: true })
-})
+for (const multishotReceive of [false, true]) {
+  test(`a connection iterator reads next() calls made at once in order, and return() waits for them${receiveMode(multishotReceive)}`, async (t) => {
+    const { client, accepted } = await connectedThroughServer(t, { multishotReceive })
+    const iterator = accepted[Symbol.asyncIterator]()
+    const first = iterator.next()
+    const second = iterator.next()
+    const ended = iterator.return()
+    await client.send('one')
+    const one = await first
+    t.is(one.value.toString(), 'one')
+    await delay(20)
+    await client.send('two')
+    t.is((await second).value.toString(), 'two', 'the second next() read after the first, not beside it')
+    t.deepEqual(await ended, { value: undefined, done: true })
+    t.deepEqual(await iterator.next(), { value: undefined, done: true })
+    const thrown = accepted[Symbol.asyncIterator]()
+    await t.throwsAsync(thrown.throw(new Error('stop')), { message: 'stop' })
+    t.deepEqual(await thrown.next(), { value: undefined, done: true })
+  })
+}

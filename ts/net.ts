@@ -79,6 +79,8 @@ const EINVAL = 22
 const READ = Object.freeze({ netSyscall: 'read' })
 /** What `readChunk` resolves to at the end of the stream. */
 const END_OF_STREAM = Buffer.alloc(0)
+/** The end of iteration every connection iterator gives. */
+const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
 const WRITE = Object.freeze({ netSyscall: 'write' })
 
 let threadRing: Ring | null = null
@@ -425,17 +427,26 @@ export class Connection implements AsyncIterable<Buffer> {
   readChunk(): Promise<Buffer> {
     if (this.#fd === -1) return Promise.resolve(END_OF_STREAM)
     if (!this.#readsMultishot()) return this.#ring.netRecvChunk(this.#fd, RECEIVE_BYTES, READ)
+    return this.#takeReceived(null)
+  }
+
+  /**
+   * The next chunk the multishot receive got (waiting for one if none has come), handed over as
+   * `handOver` says: to `readChunk` (`calls` null), or to an iterator's call counted in `calls`,
+   * which then gets its iterator result directly rather than through a `then` on the chunk.
+   */
+  #takeReceived(calls: InFlight | null): Promise<any> {
     const inbox = (this.#inbox ??= { chunks: [], bytes: 0, ended: false, error: null, waiter: null })
     const chunk = inbox.chunks.shift()
     if (chunk !== undefined) {
       inbox.bytes -= chunk.length
       if (this.#receiving === null && !inbox.ended && inbox.bytes < RECEIVED_LOW_WATER) this.#receive(inbox)
-      return Promise.resolve(chunk)
+      return Promise.resolve(handOver(calls, chunk))
     }
-    if (inbox.error !== null) return Promise.reject(inbox.error)
-    if (inbox.ended) return Promise.resolve(END_OF_STREAM)
+    if (inbox.error !== null) return Promise.reject(handOverError(calls, inbox.error))
+    if (inbox.ended) return Promise.resolve(handOver(calls, END_OF_STREAM))
     if (this.#receiving === null) this.#receive(inbox)
-    return new Promise((resolve, reject) => (inbox.waiter = { resolve, reject }))
+    return new Promise((resolve, reject) => (inbox.waiter = { resolve, reject, calls }))
   }
 
   /** Whether `readChunk` reads through a multishot receive (asked for, and the ring has it). */
@@ -450,7 +461,7 @@ export class Connection implements AsyncIterable<Buffer> {
       const waiter = inbox.waiter
       if (waiter !== null) {
         inbox.waiter = null
-        waiter.resolve(chunk)
+        waiter.resolve(handOver(waiter.calls, chunk))
         return
       }
       inbox.chunks.push(chunk)
@@ -470,8 +481,8 @@ export class Connection implements AsyncIterable<Buffer> {
       const waiter = inbox.waiter
       inbox.waiter = null
       if (waiter !== null && inbox.chunks.length === 0) {
-        if (inbox.error !== null) waiter.reject(inbox.error)
-        else waiter.resolve(END_OF_STREAM)
+        if (inbox.error !== null) waiter.reject(handOverError(waiter.calls, inbox.error))
+        else waiter.resolve(handOver(waiter.calls, END_OF_STREAM))
       }
     }
     this.#ring.recvMultishot(this.#fd, received, { signal: controller.signal, ...READ }).then(() => ended(null), ended)
@@ -485,11 +496,12 @@ export class Connection implements AsyncIterable<Buffer> {
    * after the reads asked for before them.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
-    const done: IteratorReturnResult<undefined> = { value: undefined, done: true }
+    const done = ITERATION_DONE
     /**
-     * Calls not yet settled (`count`), and whether the iteration is over (`stopped`): a single-shot
-     * receive's end, an error, `return()` or `throw()`. The ring counts single-shot receives down
-     * and stops the iteration at their end or error, before their promise settles.
+     * Calls not yet settled (`count`), and whether the iteration is over (`stopped`): a receive's
+     * end or error, `return()` or `throw()`. The ring counts single-shot receives down and stops
+     * the iteration at their end or error, before their promise settles; `handOver` does the same
+     * for chunks of a multishot receive.
      */
     const calls: InFlight = { count: 0, stopped: false }
     /** The last call's promise: the next call runs after it. */
@@ -508,21 +520,10 @@ export class Connection implements AsyncIterable<Buffer> {
         calls.count--
         return Promise.resolve(done)
       }
-      // Single-shot receives resolve to the iterator result themselves: no hop through `then`.
-      if (this.#fd !== -1 && !this.#readsMultishot()) return this.#ring.netRecvResult(this.#fd, RECEIVE_BYTES, READ, calls)
-      return this.readChunk().then(
-        (chunk): IteratorResult<Buffer> => {
-          calls.count--
-          if (chunk.length !== 0) return { value: chunk, done: false }
-          calls.stopped = true
-          return done
-        },
-        (error: unknown) => {
-          calls.count--
-          calls.stopped = true
-          throw error
-        },
-      )
+      if (this.#fd === -1) return Promise.resolve(iterationResult(calls, END_OF_STREAM))
+      // Either way the call's promise resolves to the iterator result itself: no hop through `then`.
+      if (this.#readsMultishot()) return this.#takeReceived(calls)
+      return this.#ring.netRecvResult(this.#fd, RECEIVE_BYTES, READ, calls)
     }
     const iterator: AsyncIterableIterator<Buffer> = {
       next: () => queue(read),
@@ -565,8 +566,34 @@ interface Inbox {
   bytes: number
   ended: boolean
   error: Error | null
-  /** A `readChunk` waiting for the next chunk. */
-  waiter: { resolve: (chunk: Buffer) => void; reject: (error: Error) => void } | null
+  /** A reader waiting for the next chunk (see `#takeReceived`). */
+  waiter: { resolve: (received: Buffer | IteratorResult<Buffer, undefined>) => void; reject: (error: Error) => void; calls: InFlight | null } | null
+}
+
+/**
+ * A chunk received (empty at the end of the stream) as its reader takes it: the chunk itself for
+ * `readChunk`, or for an iterator's call (`calls`) an iterator result, with the call counted as
+ * settled and the iteration stopped at the end.
+ */
+function handOver(calls: InFlight | null, chunk: Buffer): Buffer | IteratorResult<Buffer, undefined> {
+  return calls === null ? chunk : iterationResult(calls, chunk)
+}
+
+/** `chunk` as the result of an iterator's call counted in `calls`. */
+function iterationResult(calls: InFlight, chunk: Buffer): IteratorResult<Buffer, undefined> {
+  calls.count--
+  if (chunk.length !== 0) return { value: chunk, done: false }
+  calls.stopped = true
+  return ITERATION_DONE
+}
+
+/** A receive's error as its reader takes it: an iterator's call is settled and its iteration stopped. */
+function handOverError(calls: InFlight | null, error: Error): Error {
+  if (calls !== null) {
+    calls.count--
+    calls.stopped = true
+  }
+  return error
 }
 
 /** Listens on `host`:`port`. */
