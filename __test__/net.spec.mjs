@@ -124,6 +124,39 @@ test('sends made while others are in flight, as they settle, or once all have se
   t.true(bytes.equals(Buffer.concat(parts)), 'a send overtook one made before it')
 })
 
+// Serial: close() gives sends CLOSE_GRACE_MS (50 ms) to reach the kernel, which other tests
+// building large payloads on the same event loop could use up.
+test.serial('close() with sends queued lets them go out first, in call order, then ends the stream; a send after close() rejects', async (t) => {
+  const { port, nextConnection } = await nodeServer(t)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  const received = readToEnd(peer)
+  const parts = [payload(256 * 1024), payload(100), Buffer.from('tail')]
+  const sends = parts.map((part) => client.send(part))
+  const closed = client.close()
+  const late = rejectionOf(t, client.send('late'))
+  t.deepEqual(await within(Promise.all(sends), 5000, 'the queued sends'), parts.map((part) => part.length))
+  await within(closed, 5000, 'close()')
+  t.true((await within(received, 5000, 'the peer reading to the end')).equals(Buffer.concat(parts)))
+  t.is((await late).code, 'ERR_SOCKET_CLOSED')
+})
+
+test('close() with sends queued behind one the peer does not read settles all of them: they reject, close() resolves', async (t) => {
+  const { port, nextConnection } = await nodeServer(t)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  const peer = await nextConnection()
+  peer.pause()
+  const sends = [client.send(payload(64 * MiB)), client.send(payload(10)), client.send(payload(10))]
+  t.true(await stillPending(sends[0], 100), 'the first send finished although the peer reads nothing')
+  await within(client.close(), 5000, 'close()')
+  for (const [index, outcome] of (await within(Promise.allSettled(sends), 5000, 'the sends')).entries()) {
+    t.is(outcome.status, 'rejected', `send ${index}`)
+    t.truthy(outcome.reason?.code, `send ${index}: ${outcome.reason}`)
+  }
+})
+
 test('slot-sized sends the kernel takes in part (a small send buffer, a reader that waits) continue from where they stopped, in order', async (t) => {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))
