@@ -32,6 +32,14 @@ import {
   within,
 } from './net-support.mjs'
 
+/** A rio client connected to a node:net server (`options` for it): the client and the server's socket, closed when the test ends. */
+async function connectedToNodeServer(t, options) {
+  const { port, nextConnection } = await nodeServer(t, options)
+  const client = await connect({ host: HOST, port })
+  t.teardown(() => settledWithin(client.close()))
+  return { client, peer: await nextConnection() }
+}
+
 /** How a test title says which receive the iterated connection uses (iteration reads through either). */
 function receiveMode(multishotReceive) {
   return multishotReceive ? ' (multishotReceive)' : ''
@@ -84,10 +92,7 @@ test('with multishotReceive, a for-await echo carries 8 MiB each way byte-identi
 })
 
 test('sends started while one is in flight go out whole and in call order, never interleaved', async (t) => {
-  const { port, nextConnection } = await nodeServer(t)
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t)
   // Each far larger than the socket buffers: the first send is partial, its rest queued behind.
   const parts = [payload(8 * MiB), payload(3 * MiB), Buffer.from('tail')]
   const sent = Promise.all(parts.map((part) => client.send(part))).then(() => client.shutdown('write'))
@@ -96,10 +101,7 @@ test('sends started while one is in flight go out whole and in call order, never
 })
 
 test('sends made while others are in flight, as they settle, or once all have settled all go out in call order', async (t) => {
-  const { port, nextConnection } = await nodeServer(t)
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t)
   const received = readToEnd(peer)
   const parts = []
   const sends = []
@@ -127,10 +129,7 @@ test('sends made while others are in flight, as they settle, or once all have se
 // Serial: close() gives sends CLOSE_GRACE_MS (50 ms) to reach the kernel, which other tests
 // building large payloads on the same event loop could use up.
 test.serial('close() with sends queued lets them go out first, in call order, then ends the stream; a send after close() rejects', async (t) => {
-  const { port, nextConnection } = await nodeServer(t)
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t)
   const received = readToEnd(peer)
   const parts = [payload(256 * 1024), payload(100), Buffer.from('tail')]
   const sends = parts.map((part) => client.send(part))
@@ -143,10 +142,7 @@ test.serial('close() with sends queued lets them go out first, in call order, th
 })
 
 test('close() with sends queued behind one the peer does not read settles all of them: they reject, close() resolves', async (t) => {
-  const { port, nextConnection } = await nodeServer(t)
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t)
   peer.pause()
   const sends = [client.send(payload(64 * MiB)), client.send(payload(10)), client.send(payload(10))]
   t.true(await stillPending(sends[0], 100), 'the first send finished although the peer reads nothing')
@@ -265,10 +261,7 @@ test('half-close: after the client shuts down writing, the server reads to the e
 })
 
 test('half-close against node:net: a node server with allowHalfOpen sees the end and replies; a node client that ends still gets the rio reply', async (t) => {
-  const { port, nextConnection } = await nodeServer(t, { allowHalfOpen: true })
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t, { allowHalfOpen: true })
   await client.send('to node')
   await client.shutdown('write')
   t.is((await within(readToEnd(peer), 5000, 'node reading to the end')).toString(), 'to node')
@@ -302,10 +295,7 @@ async function nodeResetError(t) {
 test('a peer reset rejects a recv in flight with `read ECONNRESET`, as node:net reports it, and then sends reject with EPIPE or ECONNRESET', async (t) => {
   const expected = await nodeResetError(t)
   t.is(expected.message, 'read ECONNRESET')
-  const { port, nextConnection } = await nodeServer(t)
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t)
   const recv = client.recv(Buffer.alloc(64))
   t.true(await stillPending(recv, 20))
   peer.resetAndDestroy()
@@ -321,10 +311,7 @@ test('a peer reset rejects a recv in flight with `read ECONNRESET`, as node:net 
 })
 
 test('a peer reset in the middle of a large send rejects the send with `write ECONNRESET` or `write EPIPE`', async (t) => {
-  const { port, nextConnection } = await nodeServer(t)
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t)
   peer.pause()
   const send = client.send(payload(64 * MiB))
   t.true(await stillPending(send, 100), 'the send finished although the peer reads nothing')
@@ -550,10 +537,7 @@ test('closing a server whose accept() calls are pending resolves each of them to
 })
 
 test('closing a connection with a recv in flight settles the recv (0 or an error) and tells the peer', async (t) => {
-  const { port, nextConnection } = await nodeServer(t)
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t)
   const recv = client.recv(Buffer.alloc(64))
   t.true(await stillPending(recv, 20))
   const peerEnded = once(peer, 'end')
@@ -573,10 +557,7 @@ test('closing a connection with a recv in flight settles the recv (0 or an error
 })
 
 test('closing a connection with a large send in flight settles the send (it rejects) instead of hanging', async (t) => {
-  const { port, nextConnection } = await nodeServer(t)
-  const client = await connect({ host: HOST, port })
-  t.teardown(() => settledWithin(client.close()))
-  const peer = await nextConnection()
+  const { client, peer } = await connectedToNodeServer(t)
   peer.pause()
   const send = client.send(payload(64 * MiB))
   const sent = outcomeOf(send)
