@@ -12,6 +12,7 @@ import { Worker, MessageChannel } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import { Ring } from 'rio-uring'
 import * as native from '../native/index.js'
+import { within } from './net-support.mjs'
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 
@@ -160,6 +161,76 @@ test('a write source detached (ArrayBuffer transfer) right after the call still 
   const back = fs.readFileSync(file)
   t.true(back.subarray(0, 4096).every((byte) => byte === 0x61))
   t.true(back.subarray(1 << 21).every((byte) => byte === 0x62))
+})
+
+/** Timers holding every slot of `ring` for ~50 ms: ops made now wait for a slot. */
+function holdSlots(ring) {
+  const timers = []
+  while (ring.stats().waiting === 0) timers.push(ring.timeout(50))
+  return timers
+}
+
+/** A small ring whose slots timers hold for ~50 ms. */
+function busyRing(t) {
+  const ring = new Ring({ entries: 1 })
+  t.teardown(() => ring.close())
+  return { ring, timers: holdSlots(ring) }
+}
+
+test('writes of sources detached before the call write nothing and hold no slot: more of them than the ring has slots, then a normal write', async (t) => {
+  const ring = new Ring({ entries: 4 })
+  t.teardown(() => ring.close())
+  const { file, fd } = scratchFile(t)
+  for (let i = 0; i < 12; i++) {
+    const source = new Uint8Array(16)
+    structuredClone(source.buffer, { transfer: [source.buffer] })
+    t.is(await within(ring.writeAt(fd, source, 0), 5000, 'a write of a detached source'), 0)
+  }
+  t.is(await within(ring.writeAt(fd, Buffer.from('after'), 0), 5000, 'the normal write after them'), 5)
+  t.is(fs.readFileSync(file, 'latin1'), 'after')
+})
+
+test('a write source detached while its op waits for a slot rejects with ERR_INVALID_STATE, and the ring goes on', async (t) => {
+  const { ring, timers } = busyRing(t)
+  const { file, fd } = scratchFile(t)
+  const source = new Uint8Array(16).fill(0x61)
+  const waiting = ring.stats().waiting
+  const write = ring.writeAt(fd, source, 0)
+  t.is(ring.stats().waiting, waiting + 1, 'the write does not wait for a slot')
+  structuredClone(source.buffer, { transfer: [source.buffer] })
+  const error = await t.throwsAsync(within(write, 5000, 'the waiting write'))
+  t.is(error.code, 'ERR_INVALID_STATE')
+  t.regex(error.message, /detached, transferred or shrunk before its bytes were staged/)
+  await Promise.all(timers)
+  t.is(await within(ring.writeAt(fd, Buffer.from('ok'), 0), 5000, 'a write after it'), 2)
+  t.is(fs.readFileSync(file, 'latin1'), 'ok')
+  t.is(ring.stats().inFlight, 0)
+})
+
+test('a resizable write source shrunk while its op waits rejects; one grown writes the length it had at the call', async (t) => {
+  const { ring, timers } = busyRing(t)
+  const { file, fd } = scratchFile(t)
+  // Earlier writes leave other bytes in the staging memory a stale copy would send.
+  await Promise.all(timers)
+  await ring.writeAt(fd, Buffer.alloc(64, 'S'), 4096)
+  fs.ftruncateSync(fd, 0)
+  const busy = holdSlots(ring)
+  const shrinking = new ArrayBuffer(32, { maxByteLength: 64 })
+  const growing = new ArrayBuffer(8, { maxByteLength: 64 })
+  new Uint8Array(shrinking).fill(0x72)
+  new Uint8Array(growing).fill(0x67)
+  const waiting = ring.stats().waiting
+  const shrunk = ring.writeAt(fd, new Uint8Array(shrinking), 0)
+  const grown = ring.writeAt(fd, new Uint8Array(growing), 100)
+  t.is(ring.stats().waiting, waiting + 2, 'the writes do not wait for a slot')
+  shrinking.resize(4)
+  growing.resize(64)
+  new Uint8Array(growing).fill(0x47)
+  const error = await t.throwsAsync(within(shrunk, 5000, 'the write whose source shrank'))
+  t.is(error.code, 'ERR_INVALID_STATE')
+  t.is(await within(grown, 5000, 'the write whose source grew'), 8)
+  await Promise.all(busy)
+  t.is(fs.readFileSync(file, 'latin1'), '\0'.repeat(100) + 'G'.repeat(8))
 })
 
 test('two concurrent reads into the same buffer each deliver whole data', async (t) => {

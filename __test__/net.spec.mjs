@@ -153,6 +153,27 @@ test('close() with sends queued behind one the peer does not read settles all of
   }
 })
 
+test('a send of a buffer detached before the call sends nothing; one detached while queued rejects with ERR_INVALID_STATE; later sends go out', async (t) => {
+  const { client, peer } = await connectedToNodeServer(t)
+  const received = readToEnd(peer)
+  const detachedFirst = new Uint8Array(8)
+  structuredClone(detachedFirst.buffer, { transfer: [detachedFirst.buffer] })
+  t.is(await within(client.send(detachedFirst), 5000, 'the send of a detached buffer'), 0)
+  // Queued behind a send larger than the socket buffers, detached before its turn.
+  const big = payload(8 * MiB)
+  const first = client.send(big)
+  const queued = new Uint8Array(8).fill(0x71)
+  const queuedSend = client.send(queued)
+  structuredClone(queued.buffer, { transfer: [queued.buffer] })
+  const after = client.send('after')
+  t.is(await within(first, 30_000, 'the large send'), big.length)
+  const error = await t.throwsAsync(within(queuedSend, 5000, 'the queued send'))
+  t.is(error.code, 'ERR_INVALID_STATE')
+  t.is(await within(after, 5000, 'the send after it'), 5)
+  await client.shutdown('write')
+  t.true((await within(received, 30_000, 'the transfer')).equals(Buffer.concat([big, Buffer.from('after')])))
+})
+
 test('slot-sized sends the kernel takes in part (a small send buffer, a reader that waits) continue from where they stopped, in order', async (t) => {
   const server = await listen({ host: HOST, port: 0 })
   t.teardown(() => settledWithin(server.close()))

@@ -24,7 +24,7 @@ import type { Server as HttpServer } from 'node:http'
 import * as native from './binding.js'
 import { invalidArgType, netError, outOfRange, systemError, type SystemError } from './errors.js'
 import { asyncDispose } from './dispose.js'
-import { bytesOf, Ring, type InFlight } from './ring.js'
+import { byteLengthOf, bytesOf, Ring, type InFlight } from './ring.js'
 
 export interface ListenOptions {
   /** An IP address or a name to resolve; default '::' (all addresses, IPv4 too) or '0.0.0.0'. */
@@ -346,15 +346,17 @@ export class Connection implements AsyncIterable<Buffer> {
     const view = bytesOf('buffer', typeof buffer === 'string' ? Buffer.from(buffer) : buffer)
     if (view instanceof Error) return Promise.reject(view)
     const sends = this.#sends
+    const length = byteLengthOf(view)
     let sending: Promise<number>
     if (sends.count++ === 0) {
       // Nothing in flight: straight to the ring.
-      sending = this.#ring.netSendAll(this.#fd, view, WRITE, sends)
+      sending = this.#ring.netSendAll(this.#fd, view, length, WRITE, sends)
     } else {
       // After the send before it, whether that one succeeded or not (its own caller sees its
-      // rejection). The staging copy is made then, so the data is what the buffer holds then.
+      // rejection). The staging copy is made then, so the data is what the buffer holds then
+      // (its length as now: one detached or shrunk meanwhile rejects).
       const start = (): Promise<number> => {
-        if (this.#fd !== -1) return this.#ring.netSendAll(this.#fd, view, WRITE, sends)
+        if (this.#fd !== -1) return this.#ring.netSendAll(this.#fd, view, length, WRITE, sends)
         sends.count--
         return Promise.reject(this.#closedError('write'))
       }

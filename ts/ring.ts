@@ -194,7 +194,8 @@ interface Batch {
 export interface InFlight {
   /** Ops started and not yet settled; the caller counts up, the ring down. */
   count: number
-  /** Set by the ring once one of the ops settled with a result <= 0 (an error, or a receive's end of stream). */
+  /** Set by the ring once one of the ops settled with a result <= 0 (an error, or a receive's end
+   * of stream): an iterator's calls read it to end the iteration; a connection's sends ignore it. */
   stopped: boolean
 }
 
@@ -220,8 +221,8 @@ const typedArraySet = Uint8Array.prototype.set
 const typedArrayByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'byteLength')!
   .get! as (this: ArrayBufferView) => number
 
-/** `view.byteLength`, 0 once its buffer is detached. */
-function byteLengthOf(view: Uint8Array): number {
+/** `view.byteLength`, 0 once its buffer is detached. @internal */
+export function byteLengthOf(view: Uint8Array): number {
   return typedArrayByteLength.call(view)
 }
 
@@ -261,6 +262,7 @@ const SYNC_FILE_RANGE_ALL = 7
 const ECANCELED = 125
 const ENOBUFS = 105
 const ENOMEM = 12
+const EINVAL = 22
 /** CQE flags: a multishot op goes on; the data is in provided buffer `flags >>> 16`. */
 const CQE_F_BUFFER = 1
 const CQE_F_MORE = 2
@@ -430,7 +432,7 @@ export class Ring {
   readonly #abort: (AbortHook | undefined)[] = []
   /** A multishot op's callback, for each fd it accepts or chunk it receives. */
   readonly #onItem: (((item: any) => void) | undefined)[] = []
-  /** Called with the result as the op in the slot settles, before its promise (see `netSendAll`). */
+  /** What the op in the slot is counted in, counted down as it settles, before its promise (see `InFlight`). */
   readonly #inFlightOf: (InFlight | undefined)[] = []
   /** The slot whose promise `#executor` is making: one executor for every op, not a closure each. */
   #pendingSlot = 0
@@ -1007,7 +1009,8 @@ export class Ring {
     dest?: PathArgument,
     /** A multishot op's callback for each item (see `#finishMultishot`). */
     onItem?: (item: any) => void,
-    /** Counted down as the op settles (see `#submitSocket`); also when it fails to start. */
+    /** Counted down as the op settles (see `#submitSocket`); also when it cannot start for want of
+     * the ring, memory or its source's bytes (socket ops have no options or paths to reject). */
     inFlight?: InFlight,
   ): Promise<any> {
     if (this.#closed) {
@@ -1074,6 +1077,7 @@ export class Ring {
       }
       length = end
     } else if (length > SLOT_BYTES) {
+      if (source !== null && byteLengthOf(source) < length) return this.#sourceGone(slot, syscall, inFlight)
       try {
         this.#native.stageBig(slot, length, source)
       } catch (error) {
@@ -1082,8 +1086,8 @@ export class Ring {
         return Promise.reject(error)
       }
       big = 1
-    } else if (source !== null) {
-      copyInto(this.#slab, source, stageAt(op, slot))
+    } else if (source !== null && !this.#stageSource(source, length, stageAt(op, slot))) {
+      return this.#sourceGone(slot, syscall, inFlight)
     }
     if (op === native.OpCode.Statx && path === undefined) length = 0
 
@@ -1117,8 +1121,31 @@ export class Ring {
   ): Promise<any> {
     const slot = this.#closed || length > SLOT_BYTES ? undefined : this.#takeSlot()
     if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, inFlight)
-    if (source !== null) copyInto(this.#slab, source, stageAt(op, slot))
+    if (source !== null && !this.#stageSource(source, length, stageAt(op, slot))) return this.#sourceGone(slot, syscall, inFlight)
     return this.#start(slot, op, settle, syscall, fd, target, length, -1, 0, 0, 0, 0, options.netSyscall, settle === Settle.SendAll, inFlight)
+  }
+
+  /**
+   * Copies the first `length` bytes of `source` into the slab at `offset`: the length measured
+   * when the op was made, so a buffer grown since (a resizable one) cannot spill into the next
+   * slot. False if it no longer holds that many (detached, transferred or shrunk since then, as
+   * can happen while an op waits for a slot).
+   */
+  #stageSource(source: Uint8Array, length: number, offset: number): boolean {
+    const held = byteLengthOf(source)
+    if (held < length) return false
+    // An empty view over a detached buffer still makes `set` throw, so nothing is copied for it.
+    if (length > 0) copyInto(this.#slab, held === length ? source : source.subarray(0, length), offset)
+    return true
+  }
+
+  /** Gives `slot` back and rejects an op whose source lost its bytes before they were staged. */
+  #sourceGone(slot: number, syscall: string, inFlight: InFlight | undefined): Promise<never> {
+    this.#free.push(slot)
+    if (inFlight !== undefined) settled(inFlight, -EINVAL)
+    return Promise.reject(
+      invalidState(`the buffer given to ${syscall} was detached, transferred or shrunk before its bytes were staged; nothing was written`),
+    )
   }
 
   /**
@@ -1179,9 +1206,13 @@ export class Ring {
     return this.#submitSocket(native.OpCode.Recv, Settle.ChunkResult, 'recv', fd, null, null, maxBytes, options, receives)
   }
 
-  /** `sendAll` for rio-uring/net; `sends` is counted down once, as the send settles. @internal */
-  netSendAll(fd: number, view: Uint8Array, options: OpOptions, sends: InFlight): Promise<number> {
-    return this.#submitSocket(native.OpCode.Send, Settle.SendAll, 'send', fd, null, view, byteLengthOf(view), options, sends)
+  /**
+   * `sendAll` of `view`'s first `length` bytes (its length when the caller took the send, which
+   * it may start later), for rio-uring/net; `sends` is counted down once, as the send settles.
+   * @internal
+   */
+  netSendAll(fd: number, view: Uint8Array, length: number, options: OpOptions, sends: InFlight): Promise<number> {
+    return this.#submitSocket(native.OpCode.Send, Settle.SendAll, 'send', fd, null, view, length, options, sends)
   }
 
   /** A free slot, unless ops are already waiting for one (they go first). */
