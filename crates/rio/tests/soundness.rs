@@ -172,16 +172,25 @@ fn a_file_closed_after_its_completion_was_forgotten_is_not_mistaken_for_the_next
         let dir = tempfile::tempdir().unwrap();
         let (first, second) = (dir.path().join("first"), dir.path().join("second"));
         let file = std::fs::File::create(&first).unwrap();
-        use std::os::fd::AsRawFd as _;
-        let number = file.as_raw_fd();
+        use std::os::fd::{AsRawFd as _, FromRawFd as _, IntoRawFd as _};
         let timer = ring.ordered(rio::Ordering::Link).timeout(Duration::from_millis(100));
         std::mem::forget(ring.write_at(&file, b"for the first file".to_vec(), 0));
-        drop(file);
-        let newcomer = std::fs::File::create(&second).unwrap();
-        assert_eq!(newcomer.as_raw_fd(), number, "the number was handed out again (what this test is about)");
+        // Closing the file and opening the next would leave the number to whichever thread opens
+        // first (the tests run in parallel), so dup2 closes it and gives it to the second file in
+        // one step.
+        let number = file.into_raw_fd();
+        let opened = std::fs::File::create(&second).unwrap();
+        // SAFETY: `number` is this test's own descriptor (taken out of `file`), which dup2 closes
+        // as it puts a new descriptor for the second file at that number.
+        assert_eq!(unsafe { libc::dup2(opened.as_raw_fd(), number) }, number, "dup2");
+        // SAFETY: `number` now holds a descriptor of its own, which nothing else owns.
+        let newcomer = unsafe { std::fs::File::from_raw_fd(number) };
+        drop(opened);
         timer.wait().expect("the timer");
         ring.wait_idle();
         assert_eq!(std::fs::read(&second).unwrap(), b"", "the write went to the file that took the closed file's number");
         assert_eq!(std::fs::read(&first).unwrap(), b"for the first file");
+        // Open until here, so the number stayed the second file's while the write was in flight.
+        drop(newcomer);
     });
 }
