@@ -634,6 +634,7 @@ for (const multishotReceive of [false, true]) {
     await client.shutdown('write')
     t.deepEqual(await iterator.next(), { value: undefined, done: true })
     t.deepEqual(await iterator.next(), { value: undefined, done: true }, 'an ended iterator stays ended')
+    t.deepEqual(await accepted[Symbol.asyncIterator]().next(), { value: undefined, done: true }, 'a new iterator after the end is done at once')
   })
 }
 
