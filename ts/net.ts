@@ -24,7 +24,7 @@ import type { Server as HttpServer } from 'node:http'
 import * as native from './binding.js'
 import { invalidArgType, netError, outOfRange, systemError, type SystemError } from './errors.js'
 import { asyncDispose } from './dispose.js'
-import { byteLengthOf, bytesOf, Ring, type InFlight } from './ring.js'
+import { byteLengthOf, bytesOf, ITERATION_DONE, Ring, settled, type InFlight } from './ring.js'
 
 export interface ListenOptions {
   /** An IP address or a name to resolve; default '::' (all addresses, IPv4 too) or '0.0.0.0'. */
@@ -79,8 +79,6 @@ const EINVAL = 22
 const READ = Object.freeze({ netSyscall: 'read' })
 /** What `readChunk` resolves to at the end of the stream. */
 const END_OF_STREAM = Buffer.alloc(0)
-/** The end of iteration every connection iterator gives. */
-const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
 const WRITE = Object.freeze({ netSyscall: 'write' })
 
 let threadRing: Ring | null = null
@@ -498,7 +496,6 @@ export class Connection implements AsyncIterable<Buffer> {
    * after the reads asked for before them.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
-    const done = ITERATION_DONE
     /**
      * Calls not yet settled (`count`), and whether the iteration is over (`stopped`): a receive's
      * end or error, `return()` or `throw()`. The ring counts single-shot receives down and stops
@@ -507,20 +504,19 @@ export class Connection implements AsyncIterable<Buffer> {
      */
     const calls: InFlight = { count: 0, stopped: false }
     /** The last call's promise: the next call runs after it. */
-    let last: Promise<IteratorResult<Buffer>> = Promise.resolve(done)
+    let last: Promise<IteratorResult<Buffer>> = Promise.resolve(ITERATION_DONE)
     const queue = (call: () => Promise<IteratorResult<Buffer>>): Promise<IteratorResult<Buffer>> => {
       last = calls.count++ === 0 ? call() : last.then(call, call)
       return last
     }
     const end = (error?: { thrown: unknown }): Promise<IteratorResult<Buffer>> => {
-      calls.count--
-      calls.stopped = true
-      return error === undefined ? Promise.resolve(done) : Promise.reject(error.thrown)
+      settled(calls, 0 /* ended: stops the iteration */)
+      return error === undefined ? Promise.resolve(ITERATION_DONE) : Promise.reject(error.thrown)
     }
     const read = (): Promise<IteratorResult<Buffer>> => {
       if (calls.stopped) {
         calls.count--
-        return Promise.resolve(done)
+        return Promise.resolve(ITERATION_DONE)
       }
       if (this.#fd === -1) return Promise.resolve(iterationResult(calls, END_OF_STREAM))
       // Either way the call's promise resolves to the iterator result itself: no hop through `then`.
@@ -583,18 +579,13 @@ function handOver(calls: InFlight | null, chunk: Buffer): Buffer | IteratorResul
 
 /** `chunk` as the result of an iterator's call counted in `calls`. */
 function iterationResult(calls: InFlight, chunk: Buffer): IteratorResult<Buffer, undefined> {
-  calls.count--
-  if (chunk.length !== 0) return { value: chunk, done: false }
-  calls.stopped = true
-  return ITERATION_DONE
+  settled(calls, chunk.length)
+  return chunk.length !== 0 ? { value: chunk, done: false } : ITERATION_DONE
 }
 
 /** A receive's error as its reader takes it: an iterator's call is settled and its iteration stopped. */
 function handOverError(calls: InFlight | null, error: Error): Error {
-  if (calls !== null) {
-    calls.count--
-    calls.stopped = true
-  }
+  if (calls !== null) settled(calls, -1 /* failed: stops the iteration */)
   return error
 }
 

@@ -199,8 +199,9 @@ export interface InFlight {
   stopped: boolean
 }
 
-/** Counts one op of `inFlight` as settled with `result`. */
-function settled(inFlight: InFlight, result: number): void {
+/** Counts one op of `inFlight` (if the op is counted in one) as settled with `result`. @internal */
+export function settled(inFlight: InFlight | undefined, result: number): void {
+  if (inFlight === undefined) return
   inFlight.count--
   if (result <= 0) inFlight.stopped = true
 }
@@ -272,8 +273,8 @@ const MAX_POSITION = 2 ** 53 - 1
 const MAX_CHUNK_BYTES = 16 * 1024 * 1024
 
 const noop = (): void => {}
-/** What a `netRecvResult` resolves to at the end of the stream. */
-const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
+/** What `netRecvResult`, and so every connection iterator, resolves to at the end of the stream. @internal */
+export const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true })
 
 function defaultBackend(): string {
   return process.env.RIO_URING_BACKEND || 'auto'
@@ -886,7 +887,7 @@ export class Ring {
   }
 
   #submitMultishot(op: number, settle: Settle, syscall: string, fd: number, flags: number, onItem: (item: any) => void, options?: OpOptions): Promise<void> {
-    if (!this.#closed && !this.#multishot) return Promise.reject(systemError(22 /* EINVAL */, syscall))
+    if (!this.#closed && !this.#multishot) return Promise.reject(systemError(EINVAL, syscall))
     return this.#submit(op, settle, syscall, fd, null, null, 0, -1, flags, 0, options, undefined, undefined, onItem)
   }
 
@@ -1014,7 +1015,7 @@ export class Ring {
     inFlight?: InFlight,
   ): Promise<any> {
     if (this.#closed) {
-      if (inFlight !== undefined) settled(inFlight, -ECANCELED)
+      settled(inFlight, -ECANCELED)
       return Promise.reject(invalidState('the ring is closed'))
     }
     let ordering = 0
@@ -1046,7 +1047,7 @@ export class Ring {
           cancel: (error) => {
             this.#inFlight--
             signal?.removeEventListener('abort', onAbort)
-            if (inFlight !== undefined) settled(inFlight, -ECANCELED)
+            settled(inFlight, -ECANCELED)
             reject(error)
           },
         }
@@ -1082,7 +1083,7 @@ export class Ring {
         this.#native.stageBig(slot, length, source)
       } catch (error) {
         this.#free.push(slot)
-        if (inFlight !== undefined) settled(inFlight, -ENOMEM)
+        settled(inFlight, -ENOMEM)
         return Promise.reject(error)
       }
       big = 1
@@ -1142,7 +1143,7 @@ export class Ring {
   /** Gives `slot` back and rejects an op whose source lost its bytes before they were staged. */
   #sourceGone(slot: number, syscall: string, inFlight: InFlight | undefined): Promise<never> {
     this.#free.push(slot)
-    if (inFlight !== undefined) settled(inFlight, -EINVAL)
+    settled(inFlight, -EINVAL)
     return Promise.reject(
       invalidState(`the buffer given to ${syscall} was detached, transferred or shrunk before its bytes were staged; nothing was written`),
     )
