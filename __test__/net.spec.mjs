@@ -111,19 +111,51 @@ test('sends made while others are in flight, as they settle, or once all have se
     sends.push(sending)
     return sending
   }
+  const followUps = []
   for (let round = 0; round < 40; round++) {
     // A send larger than the socket buffers (continued from staging), small ones queued behind
     // it, one made from the first one's settling, then a pause until everything has settled.
     const first = send(payload(round % 4 === 0 ? 2 * MiB : 1000 + round))
-    const followUp = first.then(() => send(payload(300)))
+    followUps.push(first.then(() => send(payload(300))))
     for (let i = 0; i < 5; i++) send(payload(10 + i))
-    if (round % 2 === 0) await Promise.all([...sends, followUp])
+    if (round % 2 === 0) await Promise.all([...sends, ...followUps])
     else await null
   }
+  // Every send is made once its first has settled; only then is `sends` complete.
+  await within(Promise.all(followUps), 30_000, 'the follow-up sends')
   await within(Promise.all(sends), 30_000, 'the sends')
   await client.shutdown('write')
   const bytes = await within(received, 30_000, 'the transfer')
   t.true(bytes.equals(Buffer.concat(parts)), 'a send overtook one made before it')
+})
+
+test("shutdown('write') lets the sends already made go out first, and a send after it rejects with EPIPE", async (t) => {
+  const { client, peer } = await connectedToNodeServer(t)
+  // Far larger than the socket buffers: shut down at once, the kernel would refuse the rest.
+  const parts = [payload(8 * MiB), Buffer.from('queued behind it')]
+  const sends = parts.map((part) => client.send(part))
+  const shutDown = client.shutdown('write')
+  const late = await rejectionOf(t, client.send(Buffer.from('too late')))
+  t.is(late.code, 'EPIPE')
+  t.is(late.syscall, 'write')
+  const [received] = await within(Promise.all([readToEnd(peer), shutDown, ...sends]), 30_000, 'the transfer')
+  t.true(received.equals(Buffer.concat(parts)), 'the peer did not get every byte sent before the shutdown')
+})
+
+test("shutdown('read') does not wait for sends or stop later ones", async (t) => {
+  const { client, peer } = await connectedToNodeServer(t)
+  peer.pause()
+  const big = client.send(payload(32 * MiB))
+  // Resolves while the big send is still held by a peer that reads nothing.
+  await within(client.shutdown('read'), 5_000, "shutdown('read')")
+  t.true(await stillPending(big, 100), 'the send finished although the peer reads nothing')
+  const after = client.send(Buffer.from('after'))
+  const done = Promise.all([big, after]).then(() => client.shutdown('write'))
+  const reading = readToEnd(peer)
+  peer.resume()
+  const [received] = await within(Promise.all([reading, done]), 30_000, 'the transfer')
+  t.is(received.length, 32 * MiB + 5)
+  t.is(received.subarray(32 * MiB).toString(), 'after')
 })
 
 // Serial: close() gives sends CLOSE_GRACE_MS (50 ms) to reach the kernel, which other tests

@@ -75,6 +75,7 @@ const CLOSE_GRACE_MS = 50
 /** Bytes each receive of an iteration or a Duplex asks for. */
 const RECEIVE_BYTES = 64 << 10
 const EINVAL = 22
+const EPIPE = 32
 /** Op options that shape failures as Node's net errors. */
 const READ = Object.freeze({ netSyscall: 'read' })
 /** What `readChunk` resolves to at the end of the stream. */
@@ -283,6 +284,8 @@ export class Connection implements AsyncIterable<Buffer> {
   #lastSend: Promise<number> | null = null
   /** Sends made and not yet settled (the ring counts each one's end, before its promise settles). */
   readonly #sends: InFlight = { count: 0, stopped: false }
+  /** Set by `shutdown('write' | 'both')`: later sends are refused, as the kernel would refuse them. */
+  #sendingShut = false
   /** What a multishot receive got and the reader has not taken yet (see `readChunk`). */
   #inbox: Inbox | null = null
   /** Stops the multishot receive in flight (to pause it), if one is. */
@@ -341,6 +344,7 @@ export class Connection implements AsyncIterable<Buffer> {
    */
   send(buffer: ArrayBufferView | string): Promise<number> {
     if (this.#fd === -1 || this.#closing !== null) return Promise.reject(this.#closedError('write'))
+    if (this.#sendingShut) return Promise.reject(netError(EPIPE, 'write'))
     const view = bytesOf('buffer', typeof buffer === 'string' ? Buffer.from(buffer) : buffer)
     if (view instanceof Error) return Promise.reject(view)
     const sends = this.#sends
@@ -364,9 +368,22 @@ export class Connection implements AsyncIterable<Buffer> {
     return sending
   }
 
-  /** Shuts down the sending side (the peer's receives then see the end of the stream). */
+  /**
+   * Shuts down the sending side (the peer's receives then see the end of the stream), or with
+   * 'read' / 'both' the receiving side too. Sends already made go out first, as a `net.Socket`'s
+   * writes do before its `end()`: shut down at once, the rest of a send still in flight would be
+   * refused (EPIPE) and its bytes lost. A send made after this rejects with EPIPE.
+   */
   shutdown(how: 'read' | 'write' | 'both' = 'write'): Promise<void> {
     if (this.#fd === -1) return Promise.reject(this.#closedError('shutdown'))
+    if (how !== 'write' && how !== 'both') return this.#shutdownNow(how)
+    this.#sendingShut = true
+    if (this.#sends.count === 0) return this.#shutdownNow(how)
+    const shutDown = (): Promise<void> => (this.#fd === -1 ? Promise.resolve() /* closed meanwhile: shut down by close() */ : this.#shutdownNow(how))
+    return this.#lastSend!.then(shutDown, shutDown)
+  }
+
+  #shutdownNow(how: 'read' | 'write' | 'both'): Promise<void> {
     return this.#ring.shutdown(this.#fd, how).catch((error: SystemError) => {
       // Already shut down, or the peer is gone: the side is closed either way.
       if (error.code !== 'ENOTCONN') throw error
