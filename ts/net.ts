@@ -460,7 +460,7 @@ export class Connection implements AsyncIterable<Buffer> {
       if (this.#receiving === null && !inbox.ended && inbox.bytes < RECEIVED_LOW_WATER) this.#receive(inbox)
       return Promise.resolve(handOver(calls, chunk))
     }
-    if (inbox.error !== null) return Promise.reject(handOverError(calls, inbox.error))
+    if (inbox.error !== null) return Promise.reject(handOverError(calls, takeError(inbox)))
     if (inbox.ended) return Promise.resolve(handOver(calls, END_OF_STREAM))
     if (this.#receiving === null) this.#receive(inbox)
     return new Promise((resolve, reject) => (inbox.waiter = { resolve, reject, calls }))
@@ -498,7 +498,7 @@ export class Connection implements AsyncIterable<Buffer> {
       const waiter = inbox.waiter
       inbox.waiter = null
       if (waiter !== null && inbox.chunks.length === 0) {
-        if (inbox.error !== null) waiter.reject(handOverError(waiter.calls, inbox.error))
+        if (inbox.error !== null) waiter.reject(handOverError(waiter.calls, takeError(inbox)))
         else waiter.resolve(handOver(waiter.calls, END_OF_STREAM))
       }
     }
@@ -598,6 +598,17 @@ function handOver(calls: InFlight | null, chunk: Buffer): Buffer | IteratorResul
 function iterationResult(calls: InFlight, chunk: Buffer): IteratorResult<Buffer, undefined> {
   settled(calls, chunk.length)
   return chunk.length !== 0 ? { value: chunk, done: false } : ITERATION_DONE
+}
+
+/**
+ * The error that ended a multishot receive, handed to one reader: as a socket reports an error
+ * once, the reads after it (a new iterator, `recv`) see the end of the stream, as with
+ * single-shot receives.
+ */
+function takeError(inbox: Inbox): Error {
+  const error = inbox.error!
+  inbox.error = null
+  return error
 }
 
 /** A receive's error as its reader takes it: an iterator's call is settled and its iteration stopped. */
