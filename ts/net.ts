@@ -602,7 +602,7 @@ function iterationResult(calls: InFlight, chunk: Buffer): IteratorResult<Buffer,
 
 /**
  * The error that ended a multishot receive, handed to one reader: as a socket reports an error
- * once, the reads after it (a new iterator, `recv`) see the end of the stream, as with
+ * once, the reads after it (a new iterator, `readChunk`) see the end of the stream, as with
  * single-shot receives.
  */
 function takeError(inbox: Inbox): Error {
