@@ -178,16 +178,21 @@ test.serial('close() with sends queued lets them go out first, in call order, th
   t.is((await late).code, 'ERR_SOCKET_CLOSED')
 })
 
-test('close() with sends queued behind one the peer does not read settles all of them: they reject, close() resolves', async (t) => {
+test('close() with sends queued behind one the peer does not read settles all of them: they reject, close() and a waiting shutdown() resolve', async (t) => {
   const { client, peer } = await connectedToNodeServer(t)
   peer.pause()
   const sends = [client.send(payload(64 * MiB)), client.send(payload(10)), client.send(payload(10))]
+  // Waits for the sends, so it waits as long as the peer reads nothing.
+  const shutDown = client.shutdown('write')
   t.true(await stillPending(sends[0], 100), 'the first send finished although the peer reads nothing')
+  t.true(await stillPending(shutDown, 0), "shutdown('write') did not wait for the sends")
   await within(client.close(), 5000, 'close()')
   for (const [index, outcome] of (await within(Promise.allSettled(sends), 5000, 'the sends')).entries()) {
     t.is(outcome.status, 'rejected', `send ${index}`)
     t.truthy(outcome.reason?.code, `send ${index}: ${outcome.reason}`)
   }
+  // The close shut the socket down itself: the waiting shutdown has nothing left to do.
+  t.is(await within(shutDown, 5000, "shutdown('write')"), undefined)
 })
 
 test('a send of a buffer detached before the call sends nothing; one detached while queued rejects with ERR_INVALID_STATE; later sends go out', async (t) => {
