@@ -142,9 +142,25 @@ test("shutdown('write') lets the sends already made go out first, and a send aft
   const shutDown = client.shutdown('write')
   const late = await rejectionOf(t, client.send(Buffer.from('too late')))
   t.is(late.code, 'EPIPE')
+  t.is(late.errno, -32)
   t.is(late.syscall, 'write')
+  t.is(late.message, 'write EPIPE')
   const [received] = await within(Promise.all([readToEnd(peer), shutDown, ...sends]), 30_000, 'the transfer')
   t.true(received.equals(Buffer.concat(parts)), 'the peer did not get every byte sent before the shutdown')
+})
+
+test("shutdown('both') ends pending receives at once and the sending side after the sends already made", async (t) => {
+  const { client, peer } = await connectedToNodeServer(t)
+  peer.pause()
+  const receiving = client.recv(Buffer.alloc(16))
+  const big = client.send(payload(32 * MiB))
+  const shutDown = client.shutdown('both')
+  t.is(await within(receiving, 5_000, 'the pending recv'), 0, 'the receiving side did not end at once')
+  t.true(await stillPending(shutDown, 100), "shutdown('both') did not wait for the send")
+  const reading = readToEnd(peer)
+  peer.resume()
+  const [received] = await within(Promise.all([reading, big, shutDown]), 30_000, 'the transfer')
+  t.is(received.length, 32 * MiB, 'the peer did not get the whole send before the end of the stream')
 })
 
 test("shutdown('read') does not wait for sends or stop later ones", async (t) => {

@@ -369,18 +369,29 @@ export class Connection implements AsyncIterable<Buffer> {
   }
 
   /**
-   * Shuts down the sending side (the peer's receives then see the end of the stream), or with
-   * 'read' / 'both' the receiving side too. Sends already made go out first, as a `net.Socket`'s
-   * writes do before its `end()`: shut down at once, the rest of a send still in flight would be
-   * refused (EPIPE) and its bytes lost. A send made after this rejects with EPIPE.
+   * Shuts down one side of the socket or both. 'write' (the default) ends the sending side (the
+   * peer's receives then see the end of the stream) after the sends already made, as a
+   * `net.Socket`'s writes go out before its `end()`: shut down at once, the rest of a send still
+   * in flight would be refused (EPIPE) and its bytes lost. So it waits as long as the peer takes
+   * those bytes; `close()` ends the wait (it shuts the socket down itself) and this resolves.
+   * From the call on, sends reject with EPIPE, whatever the shutdown's outcome. 'read' ends the
+   * receiving side at once (pending receives see the end of the stream); 'both' does that at
+   * once and the sending side as 'write' does.
    */
   shutdown(how: 'read' | 'write' | 'both' = 'write'): Promise<void> {
     if (this.#fd === -1) return Promise.reject(this.#closedError('shutdown'))
     if (how !== 'write' && how !== 'both') return this.#shutdownNow(how)
     this.#sendingShut = true
-    if (this.#sends.count === 0) return this.#shutdownNow(how)
-    const shutDown = (): Promise<void> => (this.#fd === -1 ? Promise.resolve() /* closed meanwhile: shut down by close() */ : this.#shutdownNow(how))
-    return this.#lastSend!.then(shutDown, shutDown)
+    const reading = how === 'both' ? this.#shutdownNow('read') : null
+    let writing: Promise<void>
+    if (this.#sends.count === 0) {
+      writing = this.#shutdownNow('write')
+    } else {
+      // A close() begun meanwhile shuts both sides down and frees the fd: nothing left to do.
+      const shutDown = (): Promise<void> => (this.#closing !== null ? this.#closing : this.#shutdownNow('write'))
+      writing = this.#lastSend!.then(shutDown, shutDown)
+    }
+    return reading === null ? writing : Promise.all([reading, writing]).then(noop)
   }
 
   #shutdownNow(how: 'read' | 'write' | 'both'): Promise<void> {
