@@ -153,20 +153,20 @@ test("shutdown('both') ends pending receives at once and the sending side after 
   const { client, peer } = await connectedToNodeServer(t)
   peer.pause()
   const receiving = client.recv(Buffer.alloc(16))
-  const big = client.send(payload(32 * MiB))
+  const big = client.send(payload(16 * MiB))
   const shutDown = client.shutdown('both')
   t.is(await within(receiving, 5_000, 'the pending recv'), 0, 'the receiving side did not end at once')
   t.true(await stillPending(shutDown, 100), "shutdown('both') did not wait for the send")
   const reading = readToEnd(peer)
   peer.resume()
   const [received] = await within(Promise.all([reading, big, shutDown]), 30_000, 'the transfer')
-  t.is(received.length, 32 * MiB, 'the peer did not get the whole send before the end of the stream')
+  t.is(received.length, 16 * MiB, 'the peer did not get the whole send before the end of the stream')
 })
 
 test("shutdown('read') does not wait for sends or stop later ones", async (t) => {
   const { client, peer } = await connectedToNodeServer(t)
   peer.pause()
-  const big = client.send(payload(32 * MiB))
+  const big = client.send(payload(16 * MiB))
   // Resolves while the big send is still held by a peer that reads nothing.
   await within(client.shutdown('read'), 5_000, "shutdown('read')")
   t.true(await stillPending(big, 100), 'the send finished although the peer reads nothing')
@@ -175,8 +175,8 @@ test("shutdown('read') does not wait for sends or stop later ones", async (t) =>
   const reading = readToEnd(peer)
   peer.resume()
   const [received] = await within(Promise.all([reading, done]), 30_000, 'the transfer')
-  t.is(received.length, 32 * MiB + 5)
-  t.is(received.subarray(32 * MiB).toString(), 'after')
+  t.is(received.length, 16 * MiB + 5)
+  t.is(received.subarray(16 * MiB).toString(), 'after')
 })
 
 // Serial: close() gives sends CLOSE_GRACE_MS (50 ms) to reach the kernel, which other tests
