@@ -359,7 +359,7 @@ export class Connection implements AsyncIterable<Buffer> {
       // (its length as now: one detached or shrunk meanwhile rejects).
       const start = (): Promise<number> => {
         if (this.#fd !== -1) return this.#ring.netSendAll(this.#fd, view, length, WRITE, sends)
-        sends.count--
+        settled(sends, -1 /* not sent */)
         return Promise.reject(this.#closedError('write'))
       }
       sending = this.#lastSend!.then(start, start)
@@ -382,16 +382,11 @@ export class Connection implements AsyncIterable<Buffer> {
     if (this.#fd === -1) return Promise.reject(this.#closedError('shutdown'))
     if (how !== 'write' && how !== 'both') return this.#shutdownNow(how)
     this.#sendingShut = true
-    const reading = how === 'both' ? this.#shutdownNow('read') : null
-    let writing: Promise<void>
-    if (this.#sends.count === 0) {
-      writing = this.#shutdownNow('write')
-    } else {
-      // A close() begun meanwhile shuts both sides down and frees the fd: nothing left to do.
-      const shutDown = (): Promise<void> => (this.#closing !== null ? this.#closing : this.#shutdownNow('write'))
-      writing = this.#lastSend!.then(shutDown, shutDown)
-    }
-    return reading === null ? writing : Promise.all([reading, writing]).then(noop)
+    if (this.#sends.count === 0) return this.#shutdownNow(how)
+    // A close() begun meanwhile shuts both sides down and frees the fd: nothing left to do.
+    const shutDown = (): Promise<void> => (this.#closing !== null ? this.#closing : this.#shutdownNow('write'))
+    const writing = this.#lastSend!.then(shutDown, shutDown)
+    return how === 'write' ? writing : Promise.all([this.#shutdownNow('read'), writing]).then(noop)
   }
 
   #shutdownNow(how: 'read' | 'write' | 'both'): Promise<void> {
@@ -471,7 +466,7 @@ export class Connection implements AsyncIterable<Buffer> {
       if (this.#receiving === null && !inbox.ended && inbox.bytes < RECEIVED_LOW_WATER) this.#receive(inbox)
       return Promise.resolve(handOver(calls, chunk))
     }
-    if (inbox.error !== null) return Promise.reject(handOverError(calls, takeError(inbox)))
+    if (inbox.error !== null) return Promise.reject(handOverError(calls, inbox))
     if (inbox.ended) return Promise.resolve(handOver(calls, END_OF_STREAM))
     if (this.#receiving === null) this.#receive(inbox)
     return new Promise((resolve, reject) => (inbox.waiter = { resolve, reject, calls }))
@@ -509,7 +504,7 @@ export class Connection implements AsyncIterable<Buffer> {
       const waiter = inbox.waiter
       inbox.waiter = null
       if (waiter !== null && inbox.chunks.length === 0) {
-        if (inbox.error !== null) waiter.reject(handOverError(waiter.calls, takeError(inbox)))
+        if (inbox.error !== null) waiter.reject(handOverError(waiter.calls, inbox))
         else waiter.resolve(handOver(waiter.calls, END_OF_STREAM))
       }
     }
@@ -543,7 +538,7 @@ export class Connection implements AsyncIterable<Buffer> {
     }
     const read = (): Promise<IteratorResult<Buffer>> => {
       if (calls.stopped) {
-        calls.count--
+        settled(calls, 0 /* the iteration is over */)
         return Promise.resolve(ITERATION_DONE)
       }
       if (this.#fd === -1) return Promise.resolve(iterationResult(calls, END_OF_STREAM))
@@ -612,18 +607,14 @@ function iterationResult(calls: InFlight, chunk: Buffer): IteratorResult<Buffer,
 }
 
 /**
- * The error that ended a multishot receive, handed to one reader: as a socket reports an error
- * once, the reads after it (a new iterator, `readChunk`) see the end of the stream, as with
- * single-shot receives.
+ * The error that ended a multishot receive as its reader takes it: an iterator's call is settled
+ * and its iteration stopped. It goes to that one reader: as a socket reports an error once, the
+ * reads after it (a new iterator, `readChunk`) see the end of the stream, as with single-shot
+ * receives.
  */
-function takeError(inbox: Inbox): Error {
+function handOverError(calls: InFlight | null, inbox: Inbox): Error {
   const error = inbox.error!
   inbox.error = null
-  return error
-}
-
-/** A receive's error as its reader takes it: an iterator's call is settled and its iteration stopped. */
-function handOverError(calls: InFlight | null, error: Error): Error {
   if (calls !== null) settled(calls, -1 /* failed: stops the iteration */)
   return error
 }
