@@ -244,15 +244,6 @@ function copyOut(memory: ArrayBuffer, offset: number, length: number): Buffer {
   return copy
 }
 
-/**
- * Where in the slab `op` in `slot` stages its bytes: a send or receive a few cache lines into its
- * slot (the addon's SOCKET_STAGE_STEP says why, and its decoding agrees), any other op at the
- * slot's start.
- */
-function stageAt(op: number, slot: number): number {
-  const start = slot * SLOT_STRIDE
-  return op === OP_SEND || op === OP_RECV ? start + (slot % SOCKET_STAGE_STEPS) * SOCKET_STAGE_STEP : start
-}
 const { H_QUEUED, H_IN_FLIGHT, H_REFED } = native
 const { D_OP, D_SLOT, D_FD, D_LEN, D_POSITION, D_ORDERING, D_ARG_A, D_ARG_B } = native
 const AT_SYMLINK_NOFOLLOW = 0x100
@@ -386,6 +377,74 @@ interface AbortHook {
 }
 
 /**
+ * One slot of the ring and the op in it, from its start to its settlement: what the completion
+ * needs. Made with the ring and reused op after op, so starting an op allocates nothing but its
+ * promise; and an op's state sits in one object, so settling it touches a cache line or two
+ * rather than one per field, as parallel per-slot arrays did (between an op's start and its
+ * completion the kernel's own work evicts them: on the echo server that was most of the ring's
+ * JS time per op).
+ */
+class Slot {
+  /** What the completion resolves to. */
+  settle: Settle = Settle.Void
+  /** Where in the slab the op's bytes are staged: `start`, or `socketStage` for a send or receive. */
+  stageAt: number
+  resolve: (value: any) => void = noop
+  reject: (error: unknown) => void = noop
+  /** Where a read's data goes. */
+  target: Uint8Array | Vector | null = null
+  /** What the op is counted in, counted down as it settles, before its promise (see `InFlight`). */
+  inFlight: InFlight | undefined = undefined
+  /** An op that continues (a partial send, a multishot op re-armed) is queued again with its fd,
+   * its flags, and for a send the bytes sent so far of `length`. */
+  fd = 0
+  flags = 0
+  sent = 0
+  length = 0
+  /** The op's promise already settled (aborted, or a multishot callback threw): its completion
+   * only frees the slot. */
+  orphan = false
+  /** The op stages in a buffer of its own (the addon's), not in the slab. */
+  big = false
+  /** A multishot receive that found no free provided buffer reads its next chunk with a plain
+   * recv into the slot's staging memory (re-arming at once would fail the same way). */
+  plainRecv = false
+  syscall = ''
+  /** Failures are shaped as `net` errors of this syscall (see `OpOptions.netSyscall`). */
+  netSyscall: string | undefined = undefined
+  path: string | undefined = undefined
+  dest: string | undefined = undefined
+  abort: AbortHook | undefined = undefined
+  /** A multishot op's callback, for each fd it accepts or chunk it receives. */
+  onItem: ((item: any) => void) | undefined = undefined
+  /** The `readBatch` the read belongs to, and its index there. */
+  batch: Batch | null = null
+  batchIndex = 0
+  /** The slot's number: its staging memory, and its tag in the addon. */
+  readonly index: number
+  /** Where the slot's staging memory starts in the slab. */
+  readonly start: number
+  /** Where a send or receive stages its bytes: a few cache lines into the slot (the addon's
+   * SOCKET_STAGE_STEP says why, and its decoding agrees). */
+  readonly socketStage: number
+
+  constructor(index: number) {
+    this.index = index
+    this.start = index * SLOT_STRIDE
+    this.socketStage = this.start + (index % SOCKET_STAGE_STEPS) * SOCKET_STAGE_STEP
+    this.stageAt = this.start
+  }
+
+  /** Records what a continuing op is queued again with: a send's rest, a multishot op re-armed. */
+  continueWith(fd: number, flags: number, length: number): void {
+    this.fd = fd
+    this.flags = flags
+    this.sent = 0
+    this.length = length
+  }
+}
+
+/**
  * A ring: submit IO, get promises. Ops issued in the same tick reach the kernel in one
  * `io_uring_enter`; completions come back in batches. Close it with `close()` (or `await using`).
  *
@@ -405,46 +464,18 @@ export class Ring {
   readonly #slab: Buffer
   readonly #slabBuffer: ArrayBuffer
   readonly #slabView: DataView
-  readonly #slots: number
-  readonly #free: number[] = []
-  // Per-slot state of the op in flight, in parallel arrays so a submission allocates no object.
-  readonly #resolve: ((value: any) => void)[] = []
-  readonly #reject: ((error: unknown) => void)[] = []
-  readonly #settle: Uint8Array
-  readonly #big: Uint8Array
-  /** Where in the slab the op's bytes are staged (see `stageAt`). */
-  readonly #stageAt: Float64Array
-  /** 1 when the op's promise already settled (aborted): its completion only frees the slot. */
-  readonly #orphan: Uint8Array
-  /** 1 while a multishot receive that found no free provided buffer reads its next chunk with a
-   * plain recv into the slot's staging memory (re-arming at once would fail the same way). */
-  readonly #plainRecv: Uint8Array
-  readonly #target: (Uint8Array | Vector | null)[] = []
-  readonly #syscall: string[] = []
-  readonly #path: (string | undefined)[] = []
-  readonly #dest: (string | undefined)[] = []
-  readonly #netSyscall: (string | undefined)[] = []
-  /** For an op that continues (a partial send, a multishot op re-armed): its fd, flags, and how
-   * many bytes a send has sent so far. */
-  readonly #sendFd: Int32Array
-  readonly #sendFlags: Int32Array
-  readonly #sent: Float64Array
-  readonly #length: Float64Array
-  readonly #abort: (AbortHook | undefined)[] = []
-  /** A multishot op's callback, for each fd it accepts or chunk it receives. */
-  readonly #onItem: (((item: any) => void) | undefined)[] = []
-  /** What the op in the slot is counted in, counted down as it settles, before its promise (see `InFlight`). */
-  readonly #inFlightOf: (InFlight | undefined)[] = []
+  /** Every slot's op record, by slot number. */
+  readonly #ops: Slot[] = []
+  readonly #free: Slot[] = []
   /** The slot whose promise `#executor` is making: one executor for every op, not a closure each. */
-  #pendingSlot = 0
+  #pending: Slot | null = null
   readonly #executor = (resolve: (value: any) => void, reject: (error: unknown) => void): void => {
-    this.#resolve[this.#pendingSlot] = resolve
-    this.#reject[this.#pendingSlot] = reject
+    const slot = this.#pending!
+    slot.resolve = resolve
+    slot.reject = reject
   }
   /** The buffers multishot receives fill (ring-owned), once the addon made them. */
   #provided: ArrayBuffer | null = null
-  readonly #batch: (Batch | null)[] = []
-  readonly #batchIndex: Int32Array
   readonly #waiting: Waiting[] = []
   #inFlight = 0
   /** True while ops that waited for a slot are being started: they may take free slots even
@@ -477,7 +508,6 @@ export class Ring {
       throw ringError(error)
     }
     const slots = this.#native.slots
-    this.#slots = slots
     this.#multishot = this.#native.multishot
     const control = this.#native.control() as ArrayBuffer
     this.#header = new Int32Array(control, 0, HEADER_INTS)
@@ -487,32 +517,9 @@ export class Ring {
     this.#slab = Buffer.from(slab)
     this.#slabBuffer = slab
     this.#slabView = new DataView(slab)
-    this.#settle = new Uint8Array(slots)
-    this.#big = new Uint8Array(slots)
-    this.#stageAt = new Float64Array(slots)
-    this.#orphan = new Uint8Array(slots)
-    this.#plainRecv = new Uint8Array(slots)
-    this.#batchIndex = new Int32Array(slots)
-    this.#sendFd = new Int32Array(slots)
-    this.#sendFlags = new Int32Array(slots)
-    this.#sent = new Float64Array(slots)
-    this.#length = new Float64Array(slots)
+    for (let index = 0; index < slots; index++) this.#ops.push(new Slot(index))
     // Lowest slots first, so a light load keeps reusing the same few pages of staging memory.
-    for (let slot = slots - 1; slot >= 0; slot--) this.#free.push(slot)
-    // Filled up front, so every per-slot array stays a packed array of one kind of element.
-    for (let slot = 0; slot < slots; slot++) {
-      this.#resolve.push(noop)
-      this.#reject.push(noop)
-      this.#target.push(null)
-      this.#syscall.push('')
-      this.#path.push(undefined)
-      this.#dest.push(undefined)
-      this.#netSyscall.push(undefined)
-      this.#abort.push(undefined)
-      this.#onItem.push(undefined)
-      this.#inFlightOf.push(undefined)
-      this.#batch.push(null)
-    }
+    for (let index = slots - 1; index >= 0; index--) this.#free.push(this.#ops[index])
   }
 
   /** The engine running this ring: 'io_uring' or 'threads'. */
@@ -634,14 +641,13 @@ export class Ring {
         })
         return
       }
-      this.#settle[slot] = Settle.BatchRead
-      this.#big[slot] = 0
-      this.#target[slot] = views[i]
-      this.#syscall[slot] = 'read'
-      this.#path[slot] = undefined
-      this.#dest[slot] = undefined
-      this.#batch[slot] = batch
-      this.#batchIndex[slot] = i
+      slot.settle = Settle.BatchRead
+      slot.big = false
+      slot.stageAt = slot.start
+      slot.target = views[i]
+      slot.syscall = 'read'
+      slot.batch = batch
+      slot.batchIndex = i
       this.#queue(native.OpCode.Read, slot, fd, views[i].byteLength, positions[i], ordering, 0, 0)
     }
   }
@@ -1061,16 +1067,16 @@ export class Ring {
       })
     }
 
-    const offset = slot * SLOT_STRIDE
-    let big = 0
+    const stageAt = op === OP_SEND || op === OP_RECV ? slot.socketStage : slot.start
+    let big = false
     if (path !== undefined) {
-      const end = this.#stagePath(path.bytes, offset, 0)
+      const end = this.#stagePath(path.bytes, slot.start, 0)
       if (end < 0) {
         this.#free.push(slot)
         return Promise.reject(systemError(36 /* ENAMETOOLONG */, syscall, path.text))
       }
       if (dest !== undefined) {
-        if (this.#stagePath(dest.bytes, offset, end) < 0) {
+        if (this.#stagePath(dest.bytes, slot.start, end) < 0) {
           this.#free.push(slot)
           return Promise.reject(systemError(36 /* ENAMETOOLONG */, syscall, path.text, dest.text))
         }
@@ -1080,24 +1086,30 @@ export class Ring {
     } else if (length > SLOT_BYTES) {
       if (source !== null && byteLengthOf(source) < length) return this.#sourceGone(slot, syscall, inFlight)
       try {
-        this.#native.stageBig(slot, length, source)
+        this.#native.stageBig(slot.index, length, source)
       } catch (error) {
         this.#free.push(slot)
         settled(inFlight, -ENOMEM)
         return Promise.reject(error)
       }
-      big = 1
-    } else if (source !== null && !this.#stageSource(source, length, stageAt(op, slot))) {
+      big = true
+    } else if (source !== null && !this.#stageSource(source, length, stageAt)) {
       return this.#sourceGone(slot, syscall, inFlight)
     }
     if (op === native.OpCode.Statx && path === undefined) length = 0
 
-    this.#onItem[slot] = onItem
-    this.#path[slot] = path?.text
-    this.#dest[slot] = dest?.text
+    slot.settle = settle
+    slot.big = big
+    slot.stageAt = stageAt
+    slot.target = target
+    slot.syscall = syscall
+    slot.netSyscall = options?.netSyscall
+    slot.path = path?.text
+    slot.dest = dest?.text
+    slot.onItem = onItem
     // Submitted again from its completion: a partial send's rest, a multishot op re-armed.
-    const continues = settle === Settle.SendAll || onItem !== undefined
-    const promise = this.#start(slot, op, settle, syscall, fd, target, length, position, ordering, a, b, big, options?.netSyscall, continues, inFlight)
+    if (settle === Settle.SendAll || onItem !== undefined) slot.continueWith(fd, a, length)
+    const promise = this.#start(slot, inFlight, op, fd, length, position, ordering, a, b)
     if (signal !== undefined) this.#watchAbort(slot, signal)
     return promise
   }
@@ -1122,8 +1134,16 @@ export class Ring {
   ): Promise<any> {
     const slot = this.#closed || length > SLOT_BYTES ? undefined : this.#takeSlot()
     if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, inFlight)
-    if (source !== null && !this.#stageSource(source, length, stageAt(op, slot))) return this.#sourceGone(slot, syscall, inFlight)
-    return this.#start(slot, op, settle, syscall, fd, target, length, -1, 0, 0, 0, 0, options.netSyscall, settle === Settle.SendAll, inFlight)
+    const stageAt = slot.socketStage
+    if (source !== null && !this.#stageSource(source, length, stageAt)) return this.#sourceGone(slot, syscall, inFlight)
+    slot.settle = settle
+    slot.big = false
+    slot.stageAt = stageAt
+    slot.target = target
+    slot.syscall = syscall
+    slot.netSyscall = options.netSyscall
+    if (settle === Settle.SendAll) slot.continueWith(fd, 0, length)
+    return this.#start(slot, inFlight, op, fd, length, -1, 0, 0, 0)
   }
 
   /**
@@ -1141,7 +1161,7 @@ export class Ring {
   }
 
   /** Gives `slot` back and rejects an op whose source lost its bytes before they were staged. */
-  #sourceGone(slot: number, syscall: string, inFlight: InFlight | undefined): Promise<never> {
+  #sourceGone(slot: Slot, syscall: string, inFlight: InFlight | undefined): Promise<never> {
     this.#free.push(slot)
     settled(inFlight, -EINVAL)
     return Promise.reject(
@@ -1150,42 +1170,14 @@ export class Ring {
   }
 
   /**
-   * Queues the op whose data is staged in `slot`, records what its completion needs, and returns
-   * its promise: the part of starting an op that `#submit` and `#submitSocket` share.
+   * Queues the op whose data is staged in `slot` (and whose completion needs are recorded there)
+   * and returns its promise: the part of starting an op that `#submit` and `#submitSocket` share.
    */
-  #start(
-    slot: number,
-    op: number,
-    settle: Settle,
-    syscall: string,
-    fd: number,
-    target: Uint8Array | Vector | null,
-    length: number,
-    position: number,
-    ordering: number,
-    a: number,
-    b: number,
-    big: number,
-    netSyscall: string | undefined,
-    continues: boolean,
-    inFlight: InFlight | undefined,
-  ): Promise<any> {
+  #start(slot: Slot, inFlight: InFlight | undefined, op: number, fd: number, length: number, position: number, ordering: number, a: number, b: number): Promise<any> {
+    slot.inFlight = inFlight
     this.#inFlight++
     this.#queue(op, slot, fd, length, position, ordering, a, b)
-    this.#settle[slot] = settle
-    this.#big[slot] = big
-    this.#stageAt[slot] = stageAt(op, slot)
-    this.#target[slot] = target
-    this.#syscall[slot] = syscall
-    this.#netSyscall[slot] = netSyscall
-    if (continues) {
-      this.#sendFd[slot] = fd
-      this.#sendFlags[slot] = a
-      this.#sent[slot] = 0
-      this.#length[slot] = length
-    }
-    this.#inFlightOf[slot] = inFlight
-    this.#pendingSlot = slot
+    this.#pending = slot
     return new Promise(this.#executor)
   }
 
@@ -1217,7 +1209,7 @@ export class Ring {
   }
 
   /** A free slot, unless ops are already waiting for one (they go first). */
-  #takeSlot(): number | undefined {
+  #takeSlot(): Slot | undefined {
     return this.#waiting.length === 0 || this.#dispatching ? this.#free.pop() : undefined
   }
 
@@ -1228,13 +1220,13 @@ export class Ring {
   }
 
   /** Writes an op's descriptor into the control block, for the addon's next flush. */
-  #queue(op: number, slot: number, fd: number, length: number, position: number, ordering: number, a: number, b: number): void {
+  #queue(op: number, slot: Slot, fd: number, length: number, position: number, ordering: number, a: number, b: number): void {
     const header = this.#header
     const queued = header[H_QUEUED]
     const d = queued * DESCRIPTOR_FIELDS
     const descriptors = this.#descriptors
     descriptors[d + D_OP] = op
-    descriptors[d + D_SLOT] = slot
+    descriptors[d + D_SLOT] = slot.index
     descriptors[d + D_FD] = fd
     descriptors[d + D_LEN] = length
     descriptors[d + D_POSITION] = position
@@ -1263,39 +1255,40 @@ export class Ring {
   }
 
   /** Removes the abort listener of the op in `slot`, if it has one. */
-  #unwatchAbort(slot: number): void {
-    const abort = this.#abort[slot]
+  #unwatchAbort(slot: Slot): void {
+    const abort = slot.abort
     if (abort !== undefined) {
-      this.#abort[slot] = undefined
+      slot.abort = undefined
       abort.signal.removeEventListener('abort', abort.listener)
     }
   }
 
-  #watchAbort(slot: number, signal: AbortSignal): void {
+  #watchAbort(slot: Slot, signal: AbortSignal): void {
     const listener = (): void => {
-      const reject = this.#reject[slot]
-      this.#abort[slot] = undefined
-      this.#orphan[slot] = 1
-      this.#resolve[slot] = noop
-      this.#reject[slot] = noop
+      const reject = slot.reject
+      slot.abort = undefined
+      slot.orphan = true
+      slot.resolve = noop
+      slot.reject = noop
       // The op may still be queued: submit it so the kernel can cancel it now.
       this.#native.flush()
-      this.#native.cancel(slot)
+      this.#native.cancel(slot.index)
       reject(new AbortError(undefined, { cause: signal.reason }))
     }
-    this.#abort[slot] = { signal, listener }
+    slot.abort = { signal, listener }
     signal.addEventListener('abort', listener, { once: true })
   }
 
   // ---- completion ------------------------------------------------------------------------------
 
-  /** Called by the addon, once per batch, with `count` [slot, result] pairs in the control block. */
+  /** Called by the addon, once per batch, with `count` [slot, result, flags] triples in the control block. */
   readonly #complete = (count: number): void => {
     const completions = this.#completions
+    const ops = this.#ops
     for (let i = 0; i < count; i++) {
       const at = COMPLETION_INTS * i
-      const slot = completions[at]
-      const settle = this.#settle[slot]
+      const slot = ops[completions[at]]
+      const settle = slot.settle
       if (settle === Settle.AcceptMulti || settle === Settle.RecvMulti) this.#finishMultishot(slot, completions[at + 1], completions[at + 2])
       else this.#finish(slot, completions[at + 1])
     }
@@ -1313,69 +1306,68 @@ export class Ring {
     }
   }
 
-  #finish(slot: number, result: number): void {
-    if (this.#settle[slot] === Settle.SendAll && result > 0 && this.#orphan[slot] === 0 && this.#sent[slot] + result < this.#length[slot]) {
+  #finish(slot: Slot, result: number): void {
+    const settle = slot.settle
+    if (settle === Settle.SendAll && result > 0 && !slot.orphan && slot.sent + result < slot.length) {
       // A partial send: send the rest from the same staging memory, same promise.
-      const sent = (this.#sent[slot] += result)
-      this.#queue(native.OpCode.Send, slot, this.#sendFd[slot], this.#length[slot] - sent, -1, 0, this.#sendFlags[slot], sent)
+      const sent = (slot.sent += result)
+      this.#queue(native.OpCode.Send, slot, slot.fd, slot.length - sent, -1, 0, slot.flags, sent)
       return
     }
-    const resolve = this.#resolve[slot]
-    const reject = this.#reject[slot]
-    const target = this.#target[slot]
-    const big = this.#big[slot]
-    const inFlight = this.#inFlightOf[slot]
-    this.#resolve[slot] = noop
-    this.#reject[slot] = noop
-    this.#target[slot] = null
+    const resolve = slot.resolve
+    const reject = slot.reject
+    const target = slot.target
+    const inFlight = slot.inFlight
+    slot.resolve = noop
+    slot.reject = noop
+    slot.target = null
     this.#inFlight--
-    this.#unwatchAbort(slot)
+    if (slot.abort !== undefined) this.#unwatchAbort(slot)
     if (inFlight !== undefined) {
-      this.#inFlightOf[slot] = undefined
+      slot.inFlight = undefined
       settled(inFlight, result)
     }
-    if (this.#orphan[slot] === 1) {
-      this.#orphan[slot] = 0
-      if (big === 1) this.#native.finishBig(slot, null, 0)
+    if (slot.orphan) {
+      slot.orphan = false
+      if (slot.big) this.#native.finishBig(slot.index, null, 0)
       this.#free.push(slot)
       return
     }
-    if (this.#settle[slot] === Settle.BatchRead) {
+    if (settle === Settle.BatchRead) {
       this.#finishBatchRead(slot, target as Uint8Array, result)
       return
     }
-    if (result === -ETIME && this.#settle[slot] === Settle.Timer) result = 0
+    if (result === -ETIME && settle === Settle.Timer) result = 0
     if (result < 0) {
-      if (big === 1) this.#native.finishBig(slot, null, 0)
+      if (slot.big) this.#native.finishBig(slot.index, null, 0)
       this.#free.push(slot)
-      const net = this.#netSyscall[slot]
-      reject(net === undefined ? systemError(-result, this.#syscall[slot], this.#path[slot], this.#dest[slot]) : netError(-result, net))
+      const net = slot.netSyscall
+      reject(net === undefined ? systemError(-result, slot.syscall, slot.path, slot.dest) : netError(-result, net))
       return
     }
-    const offset = this.#stageAt[slot]
-    switch (this.#settle[slot]) {
+    switch (settle) {
       case Settle.Read: {
         const view = target as Uint8Array
         let intact: boolean
-        if (big === 1) {
-          intact = this.#native.finishBig(slot, view, result)
+        if (slot.big) {
+          intact = this.#native.finishBig(slot.index, view, result)
         } else {
           intact = byteLengthOf(view) >= result
           // A fresh Uint8Array over the slab is the cheapest source for `set` (a Buffer subarray
           // goes through Buffer's species constructor).
-          if (intact && result > 0) copyInto(view, new Uint8Array(this.#slabBuffer, offset, result), 0)
+          if (intact && result > 0) copyInto(view, new Uint8Array(this.#slabBuffer, slot.stageAt, result), 0)
         }
         this.#free.push(slot)
         if (intact) resolve(result)
-        else reject(detachedError(this.#syscall[slot]))
+        else reject(detachedError(slot.syscall))
         return
       }
       case Settle.ReadV: {
         const { views, lengths } = target as Vector
-        const staged = big === 1 ? this.#takeBig(slot, result) : new Uint8Array(this.#slabBuffer, offset, result)
+        const staged = slot.big ? this.#takeBig(slot, result) : new Uint8Array(this.#slabBuffer, slot.stageAt, result)
         if (staged === null) {
           this.#free.push(slot)
-          reject(stagingGone(this.#syscall[slot]))
+          reject(stagingGone(slot.syscall))
           return
         }
         let copied = 0
@@ -1391,33 +1383,27 @@ export class Ring {
         }
         this.#free.push(slot)
         if (intact) resolve(result)
-        else reject(detachedError(this.#syscall[slot]))
+        else reject(detachedError(slot.syscall))
         return
       }
       case Settle.Chunk:
       case Settle.ChunkResult: {
-        let chunk: Buffer | null
-        if (big === 1) {
-          chunk = this.#takeBig(slot, result)
-        } else {
-          chunk = copyOut(this.#slabBuffer, offset, result)
-        }
-        const settle = this.#settle[slot]
+        const chunk = slot.big ? this.#takeBig(slot, result) : copyOut(this.#slabBuffer, slot.stageAt, result)
         this.#free.push(slot)
-        if (chunk === null) reject(stagingGone(this.#syscall[slot]))
+        if (chunk === null) reject(stagingGone(slot.syscall))
         else if (settle === Settle.Chunk) resolve(chunk)
         else resolve(result === 0 ? ITERATION_DONE : { value: chunk, done: false })
         return
       }
       case Settle.Count:
-        if (big === 1) this.#native.finishBig(slot, null, 0)
+        if (slot.big) this.#native.finishBig(slot.index, null, 0)
         this.#free.push(slot)
         resolve(result)
         return
       case Settle.SendAll:
-        if (big === 1) this.#native.finishBig(slot, null, 0)
+        if (slot.big) this.#native.finishBig(slot.index, null, 0)
         this.#free.push(slot)
-        resolve(this.#length[slot])
+        resolve(slot.length)
         return
       case Settle.Void:
       case Settle.Timer:
@@ -1430,13 +1416,13 @@ export class Ring {
         return
       case Settle.Statx:
       case Settle.StatxBigInt: {
-        const stats = this.#readStatx(offset + STATX_OFFSET, this.#settle[slot] === Settle.StatxBigInt)
+        const stats = this.#readStatx(slot.start + STATX_OFFSET, settle === Settle.StatxBigInt)
         this.#free.push(slot)
         resolve(stats)
         return
       }
       case Settle.Accept: {
-        const peer = native.sockaddrDecode(this.#slab.subarray(offset, offset + 132))
+        const peer = native.sockaddrDecode(this.#slab.subarray(slot.start, slot.start + 132))
         this.#free.push(slot)
         resolve(peer ? { fd: result, address: peer.address, port: peer.port, family: peer.family } : { fd: result })
         return
@@ -1448,9 +1434,9 @@ export class Ring {
    * The first `count` bytes of `slot`'s big staging buffer, in a new Buffer (the staging buffer is
    * freed). Null if the slot has none any more: the caller must not hand out the unfilled Buffer.
    */
-  #takeBig(slot: number, count: number): Buffer | null {
+  #takeBig(slot: Slot, count: number): Buffer | null {
     const copy = Buffer.allocUnsafe(count)
-    return this.#native.finishBig(slot, copy, count) ? copy : null
+    return this.#native.finishBig(slot.index, copy, count) ? copy : null
   }
 
   /**
@@ -1458,15 +1444,15 @@ export class Ring {
    * data is out of the socket, so it must not be dropped), and at the last one (no MORE) either the
    * op is armed again (it stopped for want of buffers, or after a last receipt) or it settles.
    */
-  #finishMultishot(slot: number, result: number, flags: number): void {
-    const settle = this.#settle[slot]
-    const onItem = this.#onItem[slot]!
-    const plain = this.#plainRecv[slot] === 1
-    this.#plainRecv[slot] = 0
+  #finishMultishot(slot: Slot, result: number, flags: number): void {
+    const settle = slot.settle
+    const onItem = slot.onItem!
+    const plain = slot.plainRecv
+    slot.plainRecv = false
     let failure: unknown = null
     try {
       if (plain && result > 0) {
-        onItem(copyOut(this.#slabBuffer, stageAt(OP_RECV, slot), result))
+        onItem(copyOut(this.#slabBuffer, slot.socketStage, result))
       } else if (settle === Settle.RecvMulti && (flags & CQE_F_BUFFER) !== 0 && result > 0) {
         this.#provided ??= this.#native.providedBuffers() as ArrayBuffer
         onItem(copyOut(this.#provided, (flags >>> 16) * PROVIDED_BUFFER_BYTES, result))
@@ -1476,58 +1462,57 @@ export class Ring {
     } catch (error) {
       failure = error
     }
-    const orphan = this.#orphan[slot] === 1
-    if (failure !== null && !orphan) {
+    if (failure !== null && !slot.orphan) {
       // The callback threw: stop the op; its promise rejects with what was thrown.
-      const reject = this.#reject[slot]
-      this.#orphan[slot] = 1
-      this.#resolve[slot] = noop
-      this.#reject[slot] = noop
-      this.#native.cancel(slot)
+      const reject = slot.reject
+      slot.orphan = true
+      slot.resolve = noop
+      slot.reject = noop
+      this.#native.cancel(slot.index)
       reject(failure)
     }
     if ((flags & CQE_F_MORE) !== 0) return
-    const stopped = this.#orphan[slot] === 1
+    const stopped = slot.orphan
     if (settle === Settle.RecvMulti && result === -ENOBUFS && !stopped) {
       // Every provided buffer is taken (by receipts not yet handed over): a plain recv makes
       // progress where re-arming would fail again at once.
-      this.#plainRecv[slot] = 1
-      this.#queue(native.OpCode.Recv, slot, this.#sendFd[slot], SLOT_BYTES, -1, 0, this.#sendFlags[slot], 0)
+      slot.plainRecv = true
+      this.#queue(native.OpCode.Recv, slot, slot.fd, SLOT_BYTES, -1, 0, slot.flags, 0)
       return
     }
     const rearm = settle === Settle.RecvMulti ? result > 0 : result >= 0
     if (rearm && !stopped) {
       const op = settle === Settle.RecvMulti ? native.OpCode.RecvMulti : native.OpCode.AcceptMulti
-      this.#queue(op, slot, this.#sendFd[slot], 0, -1, 0, this.#sendFlags[slot], 0)
+      this.#queue(op, slot, slot.fd, 0, -1, 0, slot.flags, 0)
       return
     }
-    const resolve = this.#resolve[slot]
-    const reject = this.#reject[slot]
-    this.#resolve[slot] = noop
-    this.#reject[slot] = noop
-    this.#onItem[slot] = undefined
-    this.#orphan[slot] = 0
+    const resolve = slot.resolve
+    const reject = slot.reject
+    slot.resolve = noop
+    slot.reject = noop
+    slot.onItem = undefined
+    slot.orphan = false
     this.#inFlight--
     this.#unwatchAbort(slot)
     this.#free.push(slot)
     if (stopped) return
     if (result >= 0) resolve(undefined)
     else {
-      const net = this.#netSyscall[slot]
-      reject(net === undefined ? systemError(-result, this.#syscall[slot]) : netError(-result, net))
+      const net = slot.netSyscall
+      reject(net === undefined ? systemError(-result, slot.syscall) : netError(-result, net))
     }
   }
 
-  #finishBatchRead(slot: number, view: Uint8Array, result: number): void {
-    const batch = this.#batch[slot]!
-    this.#batch[slot] = null
-    const index = this.#batchIndex[slot]
+  #finishBatchRead(slot: Slot, view: Uint8Array, result: number): void {
+    const batch = slot.batch!
+    slot.batch = null
+    const index = slot.batchIndex
     if (result < 0) {
       batch.error ??= systemError(-result, 'read')
     } else if (byteLengthOf(view) < result) {
       batch.error ??= detachedError('read')
     } else {
-      if (result > 0) copyInto(view, new Uint8Array(this.#slabBuffer, slot * SLOT_STRIDE, result), 0)
+      if (result > 0) copyInto(view, new Uint8Array(this.#slabBuffer, slot.start, result), 0)
       batch.results[index] = result
     }
     this.#free.push(slot)
