@@ -424,12 +424,30 @@ impl Inner {
         if let Some(scope) = scope {
             state.scopes[scope] += 1;
         }
-        state.backlog.push_back(Queued { op, user_data, ordering, cancelled: false });
         if state.open_chain == 0 {
             state.open_chain_first = state.submitted;
         }
-        state.open_chain = if ordering.links() { state.open_chain + 1 } else { 0 };
         state.submitted += 1;
+        let alone = state.open_chain == 0 && !ordering.links() && state.backlog.is_empty();
+        if alone && state.in_engine < self.capacity && self.engine.submission_room() > 0 {
+            // The common case, a chain of one op with nothing waiting before it and room for it:
+            // straight to the engine, as `pump` would take it, without a trip through the backlog.
+            match self.engine.push(&op, user_data, ordering) {
+                Ok(()) => {
+                    state.in_engine += 1;
+                    state.unflushed = true;
+                }
+                // As in `push_chain`: the op completes (failed) rather than vanish.
+                Err(error) => {
+                    let mut wakers = Vec::new();
+                    Self::complete_locked(&mut state, user_data, -errno_of(&error), 0, &mut wakers);
+                    wakers.into_iter().for_each(Waker::wake);
+                }
+            }
+            return Ok(user_data);
+        }
+        state.backlog.push_back(Queued { op, user_data, ordering, cancelled: false });
+        state.open_chain = if ordering.links() { state.open_chain + 1 } else { 0 };
         // Write the SQE now if there is room: the flush then only has to enter the kernel. The op
         // is queued whatever happens here, so an error must not be reported as its refusal (its
         // Completion would then free the memory the op still points into): the kernel's refusal
