@@ -427,6 +427,31 @@ pub struct LatencyStats {
     pub max_us: f64,
 }
 
+/// The op codes, as `decode` matches them.
+const NOP: i64 = OpCode::Nop as i64;
+const READ: i64 = OpCode::Read as i64;
+const WRITE: i64 = OpCode::Write as i64;
+const FSYNC: i64 = OpCode::Fsync as i64;
+const SYNC_FILE_RANGE: i64 = OpCode::SyncFileRange as i64;
+const FALLOCATE: i64 = OpCode::Fallocate as i64;
+const OPEN: i64 = OpCode::Open as i64;
+const CLOSE: i64 = OpCode::Close as i64;
+const STATX: i64 = OpCode::Statx as i64;
+const UNLINK: i64 = OpCode::Unlink as i64;
+const RENAME: i64 = OpCode::Rename as i64;
+const MKDIR: i64 = OpCode::Mkdir as i64;
+const ACCEPT: i64 = OpCode::Accept as i64;
+const CONNECT: i64 = OpCode::Connect as i64;
+const SEND: i64 = OpCode::Send as i64;
+const RECV: i64 = OpCode::Recv as i64;
+const SHUTDOWN: i64 = OpCode::Shutdown as i64;
+const TIMEOUT: i64 = OpCode::Timeout as i64;
+const LINK: i64 = OpCode::Link as i64;
+const SYMLINK: i64 = OpCode::Symlink as i64;
+const FTRUNCATE: i64 = OpCode::Ftruncate as i64;
+const ACCEPT_MULTI: i64 = OpCode::AcceptMulti as i64;
+const RECV_MULTI: i64 = OpCode::RecvMulti as i64;
+
 /// A descriptor's fields, as JS wrote them.
 struct Descriptor([f64; DESCRIPTOR_FIELDS as usize]);
 
@@ -437,11 +462,21 @@ impl Descriptor {
 
     /// A field that must be an integer in `min..=max`.
     fn int(&self, index: u32, min: f64, max: f64) -> Result<i64, i32> {
+        const EXACT: f64 = (1u64 << 53) as f64;
+        debug_assert!(min >= -EXACT && max <= EXACT, "descriptor ranges lie within ±2^53");
         let value = self.field(index);
-        // In range first, so the cast is exact for integers; a round trip through i64 tells an
-        // integer without `fract` (a libm call where the target lacks SSE4.1's rounding).
-        if value >= min && value <= max && value as i64 as f64 == value {
-            Ok(value as i64)
+        // NaN fails both comparisons.
+        if !(value >= min && value <= max) {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: `value` is finite and within [min, max], inside ±2^53 and so inside i64:
+        // truncating it is defined (and unlike `as` needs no checks for NaN or saturation, which
+        // matters here: this runs several times per op).
+        let truncated = unsafe { value.to_int_unchecked::<i64>() };
+        // A round trip tells an integer without `fract` (a libm call where the target lacks
+        // SSE4.1's rounding).
+        if truncated as f64 == value {
+            Ok(truncated)
         } else {
             Err(libc::EINVAL)
         }
@@ -572,87 +607,24 @@ impl Core {
         let fd = descriptor.int(D_FD, -1.0, i32::MAX as f64)? as i32;
         let io_fd = rio::IoFd::raw(fd);
         let len = descriptor.int(D_LEN, 0.0, stage_len as f64)? as u32;
-        let position = match descriptor.int(D_POSITION, -1.0, (1u64 << 53) as f64)? {
-            -1 => CURRENT_POSITION,
-            position => position as u64,
-        };
         let ordering = match descriptor.int(D_ORDERING, 0.0, 3.0)? {
             0 => Ordering::None,
             1 => Ordering::Link,
             2 => Ordering::HardLink,
             _ => Ordering::Drain,
         };
+        // Read only by the ops that have one (sends and receives, most of a busy server's ops, do not).
+        let position = || -> Result<u64, i32> {
+            Ok(match descriptor.int(D_POSITION, -1.0, (1u64 << 53) as f64)? {
+                -1 => CURRENT_POSITION,
+                position => position as u64,
+            })
+        };
         let int_arg = |index| descriptor.int(index, i32::MIN as f64, u32::MAX as f64);
         let path = stage as *const libc::c_char;
         // Paths are NUL-terminated by JS; the kernel stops at PATH_MAX (4096), well inside the slot.
         let op = match descriptor.int(D_OP, 0.0, 255.0)? {
-            op if op == OpCode::Nop as i64 => RawOp::Nop,
-            op if op == OpCode::Read as i64 => RawOp::Read { fd: io_fd, buf: stage, len, offset: position, buf_index: self.fixed_index(slot, len) },
-            op if op == OpCode::Write as i64 => RawOp::Write { fd: io_fd, buf: stage, len, offset: position, buf_index: self.fixed_index(slot, len) },
-            op if op == OpCode::Fsync as i64 => RawOp::Fsync { fd: io_fd, datasync: int_arg(D_ARG_A)? != 0 },
-            op if op == OpCode::SyncFileRange as i64 => {
-                RawOp::SyncFileRange { fd: io_fd, offset: position, len, flags: int_arg(D_ARG_A)? as u32 }
-            }
-            op if op == OpCode::Fallocate as i64 => RawOp::Fallocate {
-                fd: io_fd,
-                mode: int_arg(D_ARG_A)? as i32,
-                offset: position,
-                len: descriptor.int(D_ARG_B, 0.0, (1u64 << 53) as f64)? as u64,
-            },
-            op if op == OpCode::Open as i64 => {
-                RawOp::OpenAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 | libc::O_CLOEXEC, mode: int_arg(D_ARG_B)? as u32 }
-            }
-            op if op == OpCode::Close as i64 => RawOp::Close { fd },
-            op if op == OpCode::Statx as i64 => {
-                let by_fd = len == 0;
-                RawOp::Statx {
-                    dir: if by_fd { fd } else { libc::AT_FDCWD },
-                    path: if by_fd { c"".as_ptr() } else { path },
-                    flags: int_arg(D_ARG_A)? as i32 | if by_fd { libc::AT_EMPTY_PATH } else { 0 },
-                    mask: int_arg(D_ARG_B)? as u32,
-                    // SAFETY: STATX_OFFSET + size_of::<statx>() < SLOT_BYTES <= stage_len.
-                    out: unsafe { stage.add(STATX_OFFSET as usize) }.cast(),
-                }
-            }
-            op if op == OpCode::Unlink as i64 => RawOp::UnlinkAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 },
-            op if op == OpCode::Rename as i64 => RawOp::RenameAt {
-                old_dir: libc::AT_FDCWD,
-                old_path: path,
-                new_dir: libc::AT_FDCWD,
-                new_path: second_path(descriptor, path)?,
-                flags: int_arg(D_ARG_A)? as u32,
-            },
-            op if op == OpCode::Link as i64 => RawOp::LinkAt {
-                old_dir: libc::AT_FDCWD,
-                old_path: path,
-                new_dir: libc::AT_FDCWD,
-                new_path: second_path(descriptor, path)?,
-                flags: int_arg(D_ARG_A)? as i32,
-            },
-            op if op == OpCode::Symlink as i64 => {
-                RawOp::SymlinkAt { target: path, new_dir: libc::AT_FDCWD, link_path: second_path(descriptor, path)? }
-            }
-            op if op == OpCode::Ftruncate as i64 => {
-                if position == CURRENT_POSITION {
-                    return Err(libc::EINVAL);
-                }
-                RawOp::Ftruncate { fd: io_fd, len: position }
-            }
-            op if op == OpCode::Mkdir as i64 => RawOp::MkdirAt { dir: libc::AT_FDCWD, path, mode: int_arg(D_ARG_A)? as u32 },
-            op if op == OpCode::Accept as i64 => {
-                // SAFETY: the address (128 bytes) and its length (4 bytes at 128) are inside the slot.
-                let addr_len = unsafe { stage.add(128) }.cast::<libc::socklen_t>();
-                // SAFETY: as above; 4-byte aligned (the slot is page-aligned).
-                unsafe { addr_len.write(128) };
-                RawOp::Accept { fd: io_fd, addr: stage.cast(), addr_len, flags: libc::SOCK_CLOEXEC }
-            }
-            op if op == OpCode::Connect as i64 => {
-                if len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
-                    return Err(libc::EINVAL);
-                }
-                RawOp::Connect { fd: io_fd, addr: stage.cast(), addr_len: len }
-            }
-            op if op == OpCode::Send as i64 => {
+            SEND => {
                 // b: where in the stage the bytes start (the rest of a partial send).
                 let at = descriptor.int(D_ARG_B, 0.0, stage_len as f64)? as usize;
                 if at + len as usize > stage_len {
@@ -663,14 +635,75 @@ impl Core {
                 let buf = unsafe { socket_stage.add(at) };
                 RawOp::Send { fd: io_fd, buf, len, flags: int_arg(D_ARG_A)? as i32 | libc::MSG_NOSIGNAL }
             }
-            op if op == OpCode::Recv as i64 => RawOp::Recv { fd: io_fd, buf: socket_stage, len, flags: int_arg(D_ARG_A)? as i32 },
-            op if op == OpCode::AcceptMulti as i64 => RawOp::AcceptMulti { fd: io_fd, flags: libc::SOCK_CLOEXEC },
-            op if op == OpCode::RecvMulti as i64 => {
+            RECV => RawOp::Recv { fd: io_fd, buf: socket_stage, len, flags: int_arg(D_ARG_A)? as i32 },
+            NOP => RawOp::Nop,
+            READ => RawOp::Read { fd: io_fd, buf: stage, len, offset: position()?, buf_index: self.fixed_index(slot, len) },
+            WRITE => RawOp::Write { fd: io_fd, buf: stage, len, offset: position()?, buf_index: self.fixed_index(slot, len) },
+            FSYNC => RawOp::Fsync { fd: io_fd, datasync: int_arg(D_ARG_A)? != 0 },
+            SYNC_FILE_RANGE => RawOp::SyncFileRange { fd: io_fd, offset: position()?, len, flags: int_arg(D_ARG_A)? as u32 },
+            FALLOCATE => RawOp::Fallocate {
+                fd: io_fd,
+                mode: int_arg(D_ARG_A)? as i32,
+                offset: position()?,
+                len: descriptor.int(D_ARG_B, 0.0, (1u64 << 53) as f64)? as u64,
+            },
+            OPEN => RawOp::OpenAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 | libc::O_CLOEXEC, mode: int_arg(D_ARG_B)? as u32 },
+            CLOSE => RawOp::Close { fd },
+            STATX => {
+                let by_fd = len == 0;
+                RawOp::Statx {
+                    dir: if by_fd { fd } else { libc::AT_FDCWD },
+                    path: if by_fd { c"".as_ptr() } else { path },
+                    flags: int_arg(D_ARG_A)? as i32 | if by_fd { libc::AT_EMPTY_PATH } else { 0 },
+                    mask: int_arg(D_ARG_B)? as u32,
+                    // SAFETY: STATX_OFFSET + size_of::<statx>() < SLOT_BYTES <= stage_len.
+                    out: unsafe { stage.add(STATX_OFFSET as usize) }.cast(),
+                }
+            }
+            UNLINK => RawOp::UnlinkAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 },
+            RENAME => RawOp::RenameAt {
+                old_dir: libc::AT_FDCWD,
+                old_path: path,
+                new_dir: libc::AT_FDCWD,
+                new_path: second_path(descriptor, path)?,
+                flags: int_arg(D_ARG_A)? as u32,
+            },
+            LINK => RawOp::LinkAt {
+                old_dir: libc::AT_FDCWD,
+                old_path: path,
+                new_dir: libc::AT_FDCWD,
+                new_path: second_path(descriptor, path)?,
+                flags: int_arg(D_ARG_A)? as i32,
+            },
+            SYMLINK => RawOp::SymlinkAt { target: path, new_dir: libc::AT_FDCWD, link_path: second_path(descriptor, path)? },
+            FTRUNCATE => {
+                let len = position()?;
+                if len == CURRENT_POSITION {
+                    return Err(libc::EINVAL);
+                }
+                RawOp::Ftruncate { fd: io_fd, len }
+            }
+            MKDIR => RawOp::MkdirAt { dir: libc::AT_FDCWD, path, mode: int_arg(D_ARG_A)? as u32 },
+            ACCEPT => {
+                // SAFETY: the address (128 bytes) and its length (4 bytes at 128) are inside the slot.
+                let addr_len = unsafe { stage.add(128) }.cast::<libc::socklen_t>();
+                // SAFETY: as above; 4-byte aligned (the slot is page-aligned).
+                unsafe { addr_len.write(128) };
+                RawOp::Accept { fd: io_fd, addr: stage.cast(), addr_len, flags: libc::SOCK_CLOEXEC }
+            }
+            CONNECT => {
+                if len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
+                    return Err(libc::EINVAL);
+                }
+                RawOp::Connect { fd: io_fd, addr: stage.cast(), addr_len: len }
+            }
+            ACCEPT_MULTI => RawOp::AcceptMulti { fd: io_fd, flags: libc::SOCK_CLOEXEC },
+            RECV_MULTI => {
                 self.provided_buffers()?;
                 RawOp::RecvMulti { fd: io_fd, buf_group: PROVIDED_GROUP, flags: int_arg(D_ARG_A)? as i32 }
             }
-            op if op == OpCode::Shutdown as i64 => RawOp::Shutdown { fd: io_fd, how: int_arg(D_ARG_A)? as i32 },
-            op if op == OpCode::Timeout as i64 => {
+            SHUTDOWN => RawOp::Shutdown { fd: io_fd, how: int_arg(D_ARG_A)? as i32 },
+            TIMEOUT => {
                 let ms = descriptor.field(D_ARG_A);
                 if !(ms >= 0.0 && ms.is_finite()) {
                     return Err(libc::EINVAL);
