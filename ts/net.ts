@@ -347,25 +347,27 @@ export class Connection implements AsyncIterable<Buffer> {
     if (this.#sendingShut) return Promise.reject(netError(EPIPE, 'write'))
     const view = bytesOf('buffer', typeof buffer === 'string' ? Buffer.from(buffer) : buffer)
     if (view instanceof Error) return Promise.reject(view)
-    const sends = this.#sends
     const length = byteLengthOf(view)
-    let sending: Promise<number>
-    if (sends.count++ === 0) {
-      // Nothing in flight: straight to the ring.
-      sending = this.#ring.netSendAll(this.#fd, view, length, WRITE, sends)
-    } else {
-      // After the send before it, whether that one succeeded or not (its own caller sees its
-      // rejection). The staging copy is made then, so the data is what the buffer holds then
-      // (its length as now: one detached or shrunk meanwhile rejects).
-      const start = (): Promise<number> => {
-        if (this.#fd !== -1) return this.#ring.netSendAll(this.#fd, view, length, WRITE, sends)
-        settled(sends, -1 /* not sent */)
-        return Promise.reject(this.#closedError('write'))
-      }
-      sending = this.#lastSend!.then(start, start)
-    }
+    // Nothing in flight: straight to the ring.
+    const sending = this.#sends.count++ === 0 ? this.#ring.netSendAll(this.#fd, view, length, WRITE, this.#sends) : this.#sendAfterLast(view, length)
     this.#lastSend = sending
     return sending
+  }
+
+  /**
+   * A send made while others are in flight: it starts once the one before it has settled, whether
+   * that one succeeded or not (its own caller sees its rejection). The staging copy is made then,
+   * so the data is what the buffer holds then (its length as now: one detached or shrunk
+   * meanwhile rejects). A method of its own, so that `send` holds no closure: one would make
+   * every send allocate the context it captures.
+   */
+  #sendAfterLast(view: Uint8Array, length: number): Promise<number> {
+    const start = (): Promise<number> => {
+      if (this.#fd !== -1) return this.#ring.netSendAll(this.#fd, view, length, WRITE, this.#sends)
+      settled(this.#sends, -1 /* not sent */)
+      return Promise.reject(this.#closedError('write'))
+    }
+    return this.#lastSend!.then(start, start)
   }
 
   /**

@@ -376,6 +376,26 @@ interface AbortHook {
   listener: () => void
 }
 
+/** The slot whose promise `promiseFor` is making (it is set and used within that call). */
+let pendingSlot: Slot | null = null
+
+/** Keeps the resolving functions of the promise being made in `pendingSlot`. One executor for
+ * every op, not a closure each; a module function rather than a ring's field, so the optimizing
+ * compiler knows the call target and inlines it into `new Promise`. */
+function keepResolvers(resolve: (value: any) => void, reject: (error: unknown) => void): void {
+  const slot = pendingSlot!
+  slot.resolve = resolve
+  slot.reject = reject
+}
+
+/** A new promise for the op in `slot`, settled through the functions it keeps. */
+function promiseFor(slot: Slot): Promise<any> {
+  pendingSlot = slot
+  const promise = new Promise(keepResolvers)
+  pendingSlot = null
+  return promise
+}
+
 /**
  * One slot of the ring and the op in it, from its start to its settlement: what the completion
  * needs. Made with the ring and reused op after op, so starting an op allocates nothing but its
@@ -467,13 +487,6 @@ export class Ring {
   /** Every slot's op record, by slot number. */
   readonly #ops: Slot[] = []
   readonly #free: Slot[] = []
-  /** The slot whose promise `#executor` is making: one executor for every op, not a closure each. */
-  #pending: Slot | null = null
-  readonly #executor = (resolve: (value: any) => void, reject: (error: unknown) => void): void => {
-    const slot = this.#pending!
-    slot.resolve = resolve
-    slot.reject = reject
-  }
   /** The buffers multishot receives fill (ring-owned), once the addon made them. */
   #provided: ArrayBuffer | null = null
   readonly #waiting: Waiting[] = []
@@ -1177,8 +1190,7 @@ export class Ring {
     slot.inFlight = inFlight
     this.#inFlight++
     this.#queue(op, slot, fd, length, position, ordering, a, b)
-    this.#pending = slot
-    return new Promise(this.#executor)
+    return promiseFor(slot)
   }
 
   /** `recv` for rio-uring/net: `fd` and `view` checked by the caller. @internal */
