@@ -17,6 +17,7 @@
  * durable record. One writer per directory: a second `open` fails while the first is open.
  * @packageDocumentation
  */
+import { Buffer } from 'node:buffer'
 import * as native from './binding.js'
 import { invalidArgType, invalidArgValue, invalidState, outOfRange, systemError } from './errors.js'
 import { asyncDispose } from './dispose.js'

@@ -17,6 +17,7 @@
  * uses), and `serveHttp` serves a `node:http` server over rio connections.
  * @packageDocumentation
  */
+import { Buffer } from 'node:buffer'
 import { lookup } from 'node:dns/promises'
 import { Duplex } from 'node:stream'
 import { isIP } from 'node:net'

@@ -14,6 +14,7 @@
  * what the buffer held at the call, a read into a buffer that was detached meanwhile rejects.
  * @packageDocumentation
  */
+import { Buffer } from 'node:buffer'
 import { fileURLToPath } from 'node:url'
 import * as native from './binding.js'
 import { AbortError, invalidArgType, invalidArgValue, invalidState, netError, outOfRange, systemError } from './errors.js'

@@ -6,6 +6,7 @@
  * before it looks at its arguments.
  * @packageDocumentation
  */
+import { Buffer } from 'node:buffer'
 import { EventEmitter } from 'node:events'
 import * as nodeFs from 'node:fs'
 import { constants as osConstants } from 'node:os'

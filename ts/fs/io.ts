@@ -5,7 +5,7 @@
  * written at its current position, in order, as Node does.
  * @packageDocumentation
  */
-import { constants as bufferConstants } from 'node:buffer'
+import { Buffer, constants as bufferConstants } from 'node:buffer'
 import { constants as fsConstants } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import { systemError, unknownEncoding } from '../errors.js'

@@ -5,6 +5,7 @@
  * here touches the file system.
  * @packageDocumentation
  */
+import { Buffer } from 'node:buffer'
 import { AbortError, invalidArgType, invalidArgValue, outOfRange, withCode } from '../errors.js'
 import { pathOf, type PathArgument } from '../ring.js'
 
