@@ -5,7 +5,7 @@ import test from 'ava'
 import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import path from 'node:path'
-import { AsyncLocalStorage } from 'node:async_hooks'
+import { AsyncLocalStorage, createHook } from 'node:async_hooks'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -285,6 +285,30 @@ test('nextTick, microtasks and immediates run after `await ring.readAt` in the o
   const rio = await trace(() => ring.readAt(fd, Buffer.alloc(5), 0))
   t.deepEqual(rio, node)
   t.deepEqual(node.slice(0, 1), ['resumed ctx'])
+})
+
+test('an op started by a promise hook while another op makes its promise leaves each op its own result', async (t) => {
+  // async_hooks' init runs inside `new Promise`, before the executor: an op started there makes
+  // a promise of its own in the middle of the first op's.
+  const outerRing = openRing(t)
+  const hookRing = openRing(t)
+  const { fd } = fileWith(t, Buffer.from('outer-inner'))
+  let armed = false
+  let inner = null
+  const hook = createHook({
+    init(id, type) {
+      if (!armed || type !== 'PROMISE') return
+      armed = false
+      inner = hookRing.readAt(fd, Buffer.alloc(5), 6)
+    },
+  }).enable()
+  t.teardown(() => hook.disable())
+  armed = true
+  const outer = outerRing.readAt(fd, Buffer.alloc(3), 0)
+  armed = false
+  hook.disable()
+  t.not(inner, null, 'the hook started its op')
+  t.deepEqual(await Promise.all([outer, inner]), [3, 5])
 })
 
 // ---- closing ------------------------------------------------------------------------------------

@@ -349,7 +349,7 @@ export class Connection implements AsyncIterable<Buffer> {
     const view = bytesOf('buffer', typeof buffer === 'string' ? Buffer.from(buffer) : buffer)
     if (view instanceof Error) return Promise.reject(view)
     const length = byteLengthOf(view)
-    // Nothing in flight: straight to the ring.
+    // Straight to the ring when nothing is in flight, else after the send before it.
     const sending = this.#sends.count++ === 0 ? this.#ring.netSendAll(this.#fd, view, length, WRITE, this.#sends) : this.#sendAfterLast(view, length)
     this.#lastSend = sending
     return sending

@@ -391,9 +391,12 @@ function keepResolvers(resolve: (value: any) => void, reject: (error: unknown) =
 
 /** A new promise for the op in `slot`, settled through the functions it keeps. */
 function promiseFor(slot: Slot): Promise<any> {
+  // Restored rather than cleared: a promise hook (async_hooks' init runs inside `new Promise`,
+  // before the executor) may start an op, and so make a promise, of its own meanwhile.
+  const outer = pendingSlot
   pendingSlot = slot
   const promise = new Promise(keepResolvers)
-  pendingSlot = null
+  pendingSlot = outer
   return promise
 }
 
@@ -416,8 +419,8 @@ class Slot {
   target: Uint8Array | Vector | null = null
   /** What the op is counted in, counted down as it settles, before its promise (see `InFlight`). */
   inFlight: InFlight | undefined = undefined
-  /** An op that continues (a partial send, a multishot op re-armed) is queued again with its fd,
-   * its flags, and for a send the bytes sent so far of `length`. */
+  // An op that continues (a partial send, a multishot op re-armed) is queued again with its `fd`
+  // and `flags`; a send also with the bytes `sent` so far of its `length` (see `continueWith`).
   fd = 0
   flags = 0
   sent = 0
@@ -657,7 +660,6 @@ export class Ring {
       }
       slot.settle = Settle.BatchRead
       slot.big = false
-      slot.stageAt = slot.start
       slot.target = views[i]
       slot.syscall = 'read'
       slot.batch = batch
@@ -1335,7 +1337,7 @@ export class Ring {
     slot.reject = noop
     slot.target = null
     this.#inFlight--
-    if (slot.abort !== undefined) this.#unwatchAbort(slot)
+    this.#unwatchAbort(slot)
     if (inFlight !== undefined) {
       slot.inFlight = undefined
       settled(inFlight, result)

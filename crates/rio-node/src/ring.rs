@@ -427,31 +427,6 @@ pub struct LatencyStats {
     pub max_us: f64,
 }
 
-/// The op codes, as `decode` matches them.
-const NOP: i64 = OpCode::Nop as i64;
-const READ: i64 = OpCode::Read as i64;
-const WRITE: i64 = OpCode::Write as i64;
-const FSYNC: i64 = OpCode::Fsync as i64;
-const SYNC_FILE_RANGE: i64 = OpCode::SyncFileRange as i64;
-const FALLOCATE: i64 = OpCode::Fallocate as i64;
-const OPEN: i64 = OpCode::Open as i64;
-const CLOSE: i64 = OpCode::Close as i64;
-const STATX: i64 = OpCode::Statx as i64;
-const UNLINK: i64 = OpCode::Unlink as i64;
-const RENAME: i64 = OpCode::Rename as i64;
-const MKDIR: i64 = OpCode::Mkdir as i64;
-const ACCEPT: i64 = OpCode::Accept as i64;
-const CONNECT: i64 = OpCode::Connect as i64;
-const SEND: i64 = OpCode::Send as i64;
-const RECV: i64 = OpCode::Recv as i64;
-const SHUTDOWN: i64 = OpCode::Shutdown as i64;
-const TIMEOUT: i64 = OpCode::Timeout as i64;
-const LINK: i64 = OpCode::Link as i64;
-const SYMLINK: i64 = OpCode::Symlink as i64;
-const FTRUNCATE: i64 = OpCode::Ftruncate as i64;
-const ACCEPT_MULTI: i64 = OpCode::AcceptMulti as i64;
-const RECV_MULTI: i64 = OpCode::RecvMulti as i64;
-
 /// A descriptor's fields, as JS wrote them.
 struct Descriptor([f64; DESCRIPTOR_FIELDS as usize]);
 
@@ -463,7 +438,7 @@ impl Descriptor {
     /// A field that must be an integer in `min..=max`.
     fn int(&self, index: u32, min: f64, max: f64) -> Result<i64, i32> {
         const EXACT: f64 = (1u64 << 53) as f64;
-        debug_assert!(min >= -EXACT && max <= EXACT, "descriptor ranges lie within ±2^53");
+        assert!(min >= -EXACT && max <= EXACT, "descriptor ranges lie within ±2^53");
         let value = self.field(index);
         // NaN fails both comparisons.
         if !(value >= min && value <= max) {
@@ -623,8 +598,9 @@ impl Core {
         let int_arg = |index| descriptor.int(index, i32::MIN as f64, u32::MAX as f64);
         let path = stage as *const libc::c_char;
         // Paths are NUL-terminated by JS; the kernel stops at PATH_MAX (4096), well inside the slot.
+        // Guards are tried in order: sends and receives, a busy server's ops, first.
         let op = match descriptor.int(D_OP, 0.0, 255.0)? {
-            SEND => {
+            op if op == OpCode::Send as i64 => {
                 // b: where in the stage the bytes start (the rest of a partial send).
                 let at = descriptor.int(D_ARG_B, 0.0, stage_len as f64)? as usize;
                 if at + len as usize > stage_len {
@@ -635,21 +611,21 @@ impl Core {
                 let buf = unsafe { socket_stage.add(at) };
                 RawOp::Send { fd: io_fd, buf, len, flags: int_arg(D_ARG_A)? as i32 | libc::MSG_NOSIGNAL }
             }
-            RECV => RawOp::Recv { fd: io_fd, buf: socket_stage, len, flags: int_arg(D_ARG_A)? as i32 },
-            NOP => RawOp::Nop,
-            READ => RawOp::Read { fd: io_fd, buf: stage, len, offset: position()?, buf_index: self.fixed_index(slot, len) },
-            WRITE => RawOp::Write { fd: io_fd, buf: stage, len, offset: position()?, buf_index: self.fixed_index(slot, len) },
-            FSYNC => RawOp::Fsync { fd: io_fd, datasync: int_arg(D_ARG_A)? != 0 },
-            SYNC_FILE_RANGE => RawOp::SyncFileRange { fd: io_fd, offset: position()?, len, flags: int_arg(D_ARG_A)? as u32 },
-            FALLOCATE => RawOp::Fallocate {
+            op if op == OpCode::Recv as i64 => RawOp::Recv { fd: io_fd, buf: socket_stage, len, flags: int_arg(D_ARG_A)? as i32 },
+            op if op == OpCode::Nop as i64 => RawOp::Nop,
+            op if op == OpCode::Read as i64 => RawOp::Read { fd: io_fd, buf: stage, len, offset: position()?, buf_index: self.fixed_index(slot, len) },
+            op if op == OpCode::Write as i64 => RawOp::Write { fd: io_fd, buf: stage, len, offset: position()?, buf_index: self.fixed_index(slot, len) },
+            op if op == OpCode::Fsync as i64 => RawOp::Fsync { fd: io_fd, datasync: int_arg(D_ARG_A)? != 0 },
+            op if op == OpCode::SyncFileRange as i64 => RawOp::SyncFileRange { fd: io_fd, offset: position()?, len, flags: int_arg(D_ARG_A)? as u32 },
+            op if op == OpCode::Fallocate as i64 => RawOp::Fallocate {
                 fd: io_fd,
                 mode: int_arg(D_ARG_A)? as i32,
                 offset: position()?,
                 len: descriptor.int(D_ARG_B, 0.0, (1u64 << 53) as f64)? as u64,
             },
-            OPEN => RawOp::OpenAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 | libc::O_CLOEXEC, mode: int_arg(D_ARG_B)? as u32 },
-            CLOSE => RawOp::Close { fd },
-            STATX => {
+            op if op == OpCode::Open as i64 => RawOp::OpenAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 | libc::O_CLOEXEC, mode: int_arg(D_ARG_B)? as u32 },
+            op if op == OpCode::Close as i64 => RawOp::Close { fd },
+            op if op == OpCode::Statx as i64 => {
                 let by_fd = len == 0;
                 RawOp::Statx {
                     dir: if by_fd { fd } else { libc::AT_FDCWD },
@@ -660,50 +636,50 @@ impl Core {
                     out: unsafe { stage.add(STATX_OFFSET as usize) }.cast(),
                 }
             }
-            UNLINK => RawOp::UnlinkAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 },
-            RENAME => RawOp::RenameAt {
+            op if op == OpCode::Unlink as i64 => RawOp::UnlinkAt { dir: libc::AT_FDCWD, path, flags: int_arg(D_ARG_A)? as i32 },
+            op if op == OpCode::Rename as i64 => RawOp::RenameAt {
                 old_dir: libc::AT_FDCWD,
                 old_path: path,
                 new_dir: libc::AT_FDCWD,
                 new_path: second_path(descriptor, path)?,
                 flags: int_arg(D_ARG_A)? as u32,
             },
-            LINK => RawOp::LinkAt {
+            op if op == OpCode::Link as i64 => RawOp::LinkAt {
                 old_dir: libc::AT_FDCWD,
                 old_path: path,
                 new_dir: libc::AT_FDCWD,
                 new_path: second_path(descriptor, path)?,
                 flags: int_arg(D_ARG_A)? as i32,
             },
-            SYMLINK => RawOp::SymlinkAt { target: path, new_dir: libc::AT_FDCWD, link_path: second_path(descriptor, path)? },
-            FTRUNCATE => {
+            op if op == OpCode::Symlink as i64 => RawOp::SymlinkAt { target: path, new_dir: libc::AT_FDCWD, link_path: second_path(descriptor, path)? },
+            op if op == OpCode::Ftruncate as i64 => {
                 let len = position()?;
                 if len == CURRENT_POSITION {
                     return Err(libc::EINVAL);
                 }
                 RawOp::Ftruncate { fd: io_fd, len }
             }
-            MKDIR => RawOp::MkdirAt { dir: libc::AT_FDCWD, path, mode: int_arg(D_ARG_A)? as u32 },
-            ACCEPT => {
+            op if op == OpCode::Mkdir as i64 => RawOp::MkdirAt { dir: libc::AT_FDCWD, path, mode: int_arg(D_ARG_A)? as u32 },
+            op if op == OpCode::Accept as i64 => {
                 // SAFETY: the address (128 bytes) and its length (4 bytes at 128) are inside the slot.
                 let addr_len = unsafe { stage.add(128) }.cast::<libc::socklen_t>();
                 // SAFETY: as above; 4-byte aligned (the slot is page-aligned).
                 unsafe { addr_len.write(128) };
                 RawOp::Accept { fd: io_fd, addr: stage.cast(), addr_len, flags: libc::SOCK_CLOEXEC }
             }
-            CONNECT => {
+            op if op == OpCode::Connect as i64 => {
                 if len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
                     return Err(libc::EINVAL);
                 }
                 RawOp::Connect { fd: io_fd, addr: stage.cast(), addr_len: len }
             }
-            ACCEPT_MULTI => RawOp::AcceptMulti { fd: io_fd, flags: libc::SOCK_CLOEXEC },
-            RECV_MULTI => {
+            op if op == OpCode::AcceptMulti as i64 => RawOp::AcceptMulti { fd: io_fd, flags: libc::SOCK_CLOEXEC },
+            op if op == OpCode::RecvMulti as i64 => {
                 self.provided_buffers()?;
                 RawOp::RecvMulti { fd: io_fd, buf_group: PROVIDED_GROUP, flags: int_arg(D_ARG_A)? as i32 }
             }
-            SHUTDOWN => RawOp::Shutdown { fd: io_fd, how: int_arg(D_ARG_A)? as i32 },
-            TIMEOUT => {
+            op if op == OpCode::Shutdown as i64 => RawOp::Shutdown { fd: io_fd, how: int_arg(D_ARG_A)? as i32 },
+            op if op == OpCode::Timeout as i64 => {
                 let ms = descriptor.field(D_ARG_A);
                 if !(ms >= 0.0 && ms.is_finite()) {
                     return Err(libc::EINVAL);

@@ -432,18 +432,10 @@ impl Inner {
         if alone && state.in_engine < self.capacity && self.engine.submission_room() > 0 {
             // The common case, a chain of one op with nothing waiting before it and room for it:
             // straight to the engine, as `pump` would take it, without a trip through the backlog.
-            match self.engine.push(&op, user_data, ordering) {
-                Ok(()) => {
-                    state.in_engine += 1;
-                    state.unflushed = true;
-                }
-                // As in `push_chain`: the op completes (failed) rather than vanish.
-                Err(error) => {
-                    let mut wakers = Vec::new();
-                    Self::complete_locked(&mut state, user_data, -errno_of(&error), 0, &mut wakers);
-                    wakers.into_iter().for_each(Waker::wake);
-                }
-            }
+            let mut wakers = Vec::new();
+            self.push_or_fail(&mut state, &op, user_data, ordering, &mut wakers);
+            state.unflushed = true;
+            wakers.into_iter().for_each(Waker::wake);
             return Ok(user_data);
         }
         state.backlog.push_back(Queued { op, user_data, ordering, cancelled: false });
@@ -499,26 +491,35 @@ impl Inner {
                 continue;
             }
             if let Some((op, user_data, ordering)) = last_pushed.take() {
-                if let Err(error) = self.engine.push(&op, user_data, ordering) {
-                    // The op left the backlog: it must complete (failed), not vanish.
-                    Self::complete_locked(state, user_data, -errno_of(&error), 0, wakers);
+                if !self.push_or_fail(state, &op, user_data, ordering, wakers) {
                     broken = true;
                     continue;
                 }
-                state.in_engine += 1;
             }
             last_pushed = Some((queued.op, queued.user_data, queued.ordering));
         }
         // The chain's last op never links on: what follows in the queue is another chain.
         if let Some((op, user_data, ordering)) = last_pushed {
             let ordering = if ordering.links() { Ordering::None } else { ordering };
-            match self.engine.push(&op, user_data, ordering) {
-                Ok(()) => state.in_engine += 1,
-                Err(error) => Self::complete_locked(state, user_data, -errno_of(&error), 0, wakers),
-            }
+            self.push_or_fail(state, &op, user_data, ordering, wakers);
             state.unflushed = true;
         }
         Ok(())
+    }
+
+    /// Hands one op to the engine. An op the engine refuses has left the backlog, so it completes
+    /// (failed) rather than vanish. Says whether the engine took it.
+    fn push_or_fail(&self, state: &mut State, op: &RawOp, user_data: u64, ordering: Ordering, wakers: &mut Vec<Waker>) -> bool {
+        match self.engine.push(op, user_data, ordering) {
+            Ok(()) => {
+                state.in_engine += 1;
+                true
+            }
+            Err(error) => {
+                Self::complete_locked(state, user_data, -errno_of(&error), 0, wakers);
+                false
+            }
+        }
     }
 
     /// Flushes everything submitted so far, ending a link chain still open.
