@@ -405,8 +405,7 @@ function promiseFor(slot: Slot): Promise<any> {
  * needs. Made with the ring and reused op after op, so starting an op allocates nothing but its
  * promise; and an op's state sits in one object, so settling it touches a cache line or two
  * rather than one per field, as parallel per-slot arrays did (between an op's start and its
- * completion the kernel's own work evicts them: on the echo server that was most of the ring's
- * JS time per op).
+ * completion the kernel's own work evicts them).
  */
 class Slot {
   /** What the completion resolves to. */
