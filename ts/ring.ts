@@ -426,7 +426,7 @@ class Slot {
   length = 0
   /** The op's promise already settled (aborted, or a multishot callback threw): its completion
    * only frees the slot. */
-  orphan = false
+  orphaned = false
   /** The op stages in a buffer of its own (the addon's), not in the slab. */
   big = false
   /** A multishot receive that found no free provided buffer reads its next chunk with a plain
@@ -456,6 +456,27 @@ class Slot {
     this.start = index * SLOT_STRIDE
     this.socketStage = this.start + (index % SOCKET_STAGE_STEPS) * SOCKET_STAGE_STEP
     this.stageAt = this.start
+  }
+
+  /** Records what the completion of the op starting in this slot needs (the rest of a continuing
+   * op's is `continueWith`'s, a path op's `path` and `dest`, a multishot op's `onItem`). */
+  begin(settle: Settle, syscall: string, netSyscall: string | undefined, target: Uint8Array | Vector | null, stageAt: number, big: boolean): void {
+    this.settle = settle
+    this.syscall = syscall
+    this.netSyscall = netSyscall
+    this.target = target
+    this.stageAt = stageAt
+    this.big = big
+  }
+
+  /** Settles the op's promise no more (aborted, or its callback threw): its completion will only
+   * free the slot. Returns the promise's reject function, for the caller to settle it now. */
+  orphan(): (error: unknown) => void {
+    const reject = this.reject
+    this.orphaned = true
+    this.resolve = noop
+    this.reject = noop
+    return reject
   }
 
   /** Records what a continuing op is queued again with: a send's rest, a multishot op re-armed. */
@@ -1113,12 +1134,7 @@ export class Ring {
     }
     if (op === native.OpCode.Statx && path === undefined) length = 0
 
-    slot.settle = settle
-    slot.big = big
-    slot.stageAt = stageAt
-    slot.target = target
-    slot.syscall = syscall
-    slot.netSyscall = options?.netSyscall
+    slot.begin(settle, syscall, options?.netSyscall, target, stageAt, big)
     slot.path = path?.text
     slot.dest = dest?.text
     slot.onItem = onItem
@@ -1151,12 +1167,7 @@ export class Ring {
     if (slot === undefined) return this.#submit(op, settle, syscall, fd, target, source, length, -1, 0, 0, options, undefined, undefined, undefined, inFlight)
     const stageAt = slot.socketStage
     if (source !== null && !this.#stageSource(source, length, stageAt)) return this.#sourceGone(slot, syscall, inFlight)
-    slot.settle = settle
-    slot.big = false
-    slot.stageAt = stageAt
-    slot.target = target
-    slot.syscall = syscall
-    slot.netSyscall = options.netSyscall
+    slot.begin(settle, syscall, options.netSyscall, target, stageAt, false)
     if (settle === Settle.SendAll) slot.continueWith(fd, 0, length)
     return this.#start(slot, inFlight, op, fd, length, -1, 0, 0, 0)
   }
@@ -1279,11 +1290,8 @@ export class Ring {
 
   #watchAbort(slot: Slot, signal: AbortSignal): void {
     const listener = (): void => {
-      const reject = slot.reject
       slot.abort = undefined
-      slot.orphan = true
-      slot.resolve = noop
-      slot.reject = noop
+      const reject = slot.orphan()
       // The op may still be queued: submit it so the kernel can cancel it now.
       this.#native.flush()
       this.#native.cancel(slot.index)
@@ -1322,7 +1330,7 @@ export class Ring {
 
   #finish(slot: Slot, result: number): void {
     const settle = slot.settle
-    if (settle === Settle.SendAll && result > 0 && !slot.orphan && slot.sent + result < slot.length) {
+    if (settle === Settle.SendAll && result > 0 && !slot.orphaned && slot.sent + result < slot.length) {
       // A partial send: send the rest from the same staging memory, same promise.
       const sent = (slot.sent += result)
       this.#queue(native.OpCode.Send, slot, slot.fd, slot.length - sent, -1, 0, slot.flags, sent)
@@ -1341,8 +1349,8 @@ export class Ring {
       slot.inFlight = undefined
       settled(inFlight, result)
     }
-    if (slot.orphan) {
-      slot.orphan = false
+    if (slot.orphaned) {
+      slot.orphaned = false
       if (slot.big) this.#native.finishBig(slot.index, null, 0)
       this.#free.push(slot)
       return
@@ -1476,17 +1484,14 @@ export class Ring {
     } catch (error) {
       failure = error
     }
-    if (failure !== null && !slot.orphan) {
+    if (failure !== null && !slot.orphaned) {
       // The callback threw: stop the op; its promise rejects with what was thrown.
-      const reject = slot.reject
-      slot.orphan = true
-      slot.resolve = noop
-      slot.reject = noop
+      const reject = slot.orphan()
       this.#native.cancel(slot.index)
       reject(failure)
     }
     if ((flags & CQE_F_MORE) !== 0) return
-    const stopped = slot.orphan
+    const stopped = slot.orphaned
     if (settle === Settle.RecvMulti && result === -ENOBUFS && !stopped) {
       // Every provided buffer is taken (by receipts not yet handed over): a plain recv makes
       // progress where re-arming would fail again at once.
@@ -1505,7 +1510,7 @@ export class Ring {
     slot.resolve = noop
     slot.reject = noop
     slot.onItem = undefined
-    slot.orphan = false
+    slot.orphaned = false
     this.#inFlight--
     this.#unwatchAbort(slot)
     this.#free.push(slot)
